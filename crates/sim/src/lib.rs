@@ -1,0 +1,1 @@
+//! rumor-sim: a deterministic discrete-event simulator for rumor-swim pools.
