@@ -253,7 +253,9 @@ fn suspected_member_refutes() {
 
 #[test]
 fn tcp_fallback_keeps_udp_deaf_member_alive() {
-    let mut net = Net::lan(4);
+    // Probe timeout well under half the interval, so relays' nacks arrive in time (with LAN
+    // defaults they race the deadline in memberlist too).
+    let mut net = Net::new(4, |name, addr| Config { probe_timeout: Duration::from_millis(300), ..Config::lan(name, addr) });
     net.join_all_to_first();
     net.run_for(Duration::from_secs(3));
     net.udp_deaf.insert(3);
