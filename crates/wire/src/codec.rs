@@ -3,96 +3,37 @@
 //! (lenient: map in any key order or array in Go declaration order, unknown keys skipped,
 //! missing keys and nil as zero values, any int family, str or bin or int-array for bytes).
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rmp::Marker;
 
-use crate::error::{DecodeError, MsgpackError};
-use crate::limits::{
-    MAX_PUSH_STATE_NODES, MAX_USER_MSG_BYTES, MAX_USER_STATE_BYTES,
-};
+use crate::error::DecodeError;
+use crate::limits::{MAX_PUSH_STATE_NODES, MAX_USER_MSG_BYTES, MAX_USER_STATE_BYTES};
 use crate::message::*;
-use crate::msgpack::{Reader, Writer};
+use crate::msgpack::{self, Reader, Writer};
 
 type Result<T> = std::result::Result<T, DecodeError>;
 
 // ---------------------------------------------------------------------------------------------
 // Generic struct reading
 
-/// Reads a Go struct sent as a msgpack map (keys = Go field names, any order, exact case) or
-/// as an array (positional, Go declaration order), or nil (all zero). `decl` lists the field
-/// names in declaration order; `field(i, r)` is called for each present, non-nil field `i`.
-/// Unknown keys and surplus array elements are skipped.
+/// Reads a Go struct (see [`msgpack::read_struct`]) with this module's error type.
 pub(crate) fn read_struct<'a>(
     r: &mut Reader<'a>,
     decl: &[&str],
-    mut field: impl FnMut(usize, &mut Reader<'a>) -> Result<()>,
+    field: impl FnMut(usize, &mut Reader<'a>) -> Result<()>,
 ) -> Result<()> {
-    if r.try_read_nil()? {
-        return Ok(());
-    }
-    match r.peek()? {
-        Marker::FixMap(_) | Marker::Map16 | Marker::Map32 => {
-            let n = r.read_map_len()?;
-            for _ in 0..n {
-                let idx = match r.read_bytes() {
-                    Ok(k) => decl.iter().position(|d| d.as_bytes() == k),
-                    Err(MsgpackError::UnexpectedMarker { .. }) => {
-                        r.skip_value()?;
-                        None
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                match idx {
-                    Some(i) => {
-                        if !r.try_read_nil()? {
-                            field(i, r)?;
-                        }
-                    }
-                    None => r.skip_value()?,
-                }
-            }
-            Ok(())
-        }
-        Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
-            let n = r.read_array_len()?;
-            for i in 0..n {
-                if i < decl.len() {
-                    if !r.try_read_nil()? {
-                        field(i, r)?;
-                    }
-                } else {
-                    r.skip_value()?;
-                }
-            }
-            Ok(())
-        }
-        _ => Err(MsgpackError::UnexpectedMarker {
-            expected: "map or array (struct)",
-            found: r.peek_byte()?,
-        }
-        .into()),
-    }
+    msgpack::read_struct(r, decl, field)
 }
 
 /// Reads a `[]byte` field: any str or bin form, or an array of small ints (Go accepts both).
 pub(crate) fn read_byte_field(r: &mut Reader<'_>) -> Result<Bytes> {
-    match r.peek()? {
-        Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
-            let n = r.read_array_len()?;
-            if n > r.remaining_len() {
-                return Err(MsgpackError::Eof.into());
-            }
-            let mut v = Vec::with_capacity(n);
-            for _ in 0..n {
-                v.push(r.read_uint_as::<u8>()?);
-            }
-            Ok(Bytes::from(v))
-        }
-        _ => Ok(Bytes::copy_from_slice(r.read_bytes()?)),
-    }
+    Ok(match r.read_bytes_or_array()? {
+        Cow::Borrowed(b) => Bytes::copy_from_slice(b),
+        Cow::Owned(v) => Bytes::from(v),
+    })
 }
 
 fn read_name(r: &mut Reader<'_>) -> Result<Name> {
@@ -167,7 +108,9 @@ pub(crate) fn write_ping(w: &mut Writer<'_>, p: &Ping) {
     let sa = p.source_addr.as_ref();
     let sn = opt_nonempty_name(&p.source_node);
     let sp = opt_nonzero_port(p.source_port);
-    w.write_map_len(2 + usize::from(sa.is_some()) + usize::from(sn.is_some()) + usize::from(sp.is_some()));
+    w.write_map_len(
+        2 + usize::from(sa.is_some()) + usize::from(sn.is_some()) + usize::from(sp.is_some()),
+    );
     w.write_str("Node");
     w.write_str(&p.node);
     w.write_str("SeqNo");
@@ -225,7 +168,9 @@ pub(crate) fn write_indirect_ping(w: &mut Writer<'_>, p: &IndirectPing) {
     let sa = p.source_addr.as_ref();
     let sn = opt_nonempty_name(&p.source_node);
     let sp = opt_nonzero_port(p.source_port);
-    w.write_map_len(5 + usize::from(sa.is_some()) + usize::from(sn.is_some()) + usize::from(sp.is_some()));
+    w.write_map_len(
+        5 + usize::from(sa.is_some()) + usize::from(sn.is_some()) + usize::from(sp.is_some()),
+    );
     w.write_str("Nack");
     w.write_bool(p.nack);
     w.write_str("Node");
@@ -493,9 +438,7 @@ pub(crate) fn read_push_pull_header(r: &mut Reader<'_>) -> Result<PushPullHeader
     read_struct(r, PP_HEADER_DECL, |i, r| {
         match i {
             0 => h.nodes = read_int_bounded(r, "Nodes", MAX_PUSH_STATE_NODES)?,
-            1 => {
-                h.user_state_len = read_int_bounded(r, "UserStateLen", MAX_USER_STATE_BYTES)?
-            }
+            1 => h.user_state_len = read_int_bounded(r, "UserStateLen", MAX_USER_STATE_BYTES)?,
             _ => h.join = r.read_bool()?,
         }
         Ok(())
@@ -678,5 +621,73 @@ pub(crate) fn write_message(m: &Message, stream_user: bool, out: &mut Vec<u8>) {
         Message::User(b) => w.write_raw(b),
         Message::Nack(n) => write_nack(&mut w, n),
         Message::Err(e) => write_err(&mut w, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn hexr(s: &str) -> Vec<u8> {
+        hex::decode(s.replace(' ', "")).unwrap()
+    }
+
+    #[test]
+    fn struct_forms() {
+        // nack as array, as nil, with an int key (skipped) and a duplicate key (last wins)
+        for (hex_, want) in [
+            ("91 05", 5),
+            ("c0", 0),
+            ("82 01 02 a5 5365714e6f 07", 7),
+            ("82 a5 5365714e6f 01 a5 5365714e6f 09", 9),
+            ("92 05 81a178c0", 5),
+        ] {
+            let b = hexr(hex_);
+            assert_eq!(
+                read_nack(&mut Reader::new(&b)).unwrap().seq_no,
+                want,
+                "{hex_}"
+            );
+        }
+        assert!(read_nack(&mut Reader::new(&hexr("05"))).is_err());
+        assert_eq!(
+            read_nack(&mut Reader::new(&hexr("81 a5 5365714e6f"))),
+            Err(DecodeError::Truncated)
+        );
+    }
+
+    #[test]
+    fn byte_fields() {
+        for hex_ in ["a3 010203", "c4 03 010203", "93 01 02 03", "d9 03 010203"] {
+            let b = hexr(hex_);
+            assert_eq!(
+                &read_byte_field(&mut Reader::new(&b)).unwrap()[..],
+                &[1, 2, 3]
+            );
+        }
+        assert!(read_byte_field(&mut Reader::new(&hexr("91 cd 0100"))).is_err());
+        assert_eq!(ip_from_bytes(&[1, 2, 3]), Err(DecodeError::BadAddr(3)));
+    }
+
+    #[test]
+    fn header_bounds() {
+        // Nodes negative, Nodes too many, UserStateLen too large
+        for hex_ in [
+            "81 a5 4e6f646573 ff",
+            "81 a5 4e6f646573 ce 00100001",
+            "81 ac 5573657253746174654c656e ce 01400001",
+        ] {
+            assert!(read_push_pull_header(&mut Reader::new(&hexr(hex_))).is_err());
+        }
+    }
+
+    #[test]
+    fn unknown_state_rejected() {
+        let b = hexr("82 a5 5374617465 04 a4 41646472 a4 0a000001");
+        assert_eq!(
+            read_push_node(&mut Reader::new(&b)),
+            Err(DecodeError::BadField { field: "State" })
+        );
     }
 }

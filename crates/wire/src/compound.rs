@@ -7,23 +7,57 @@ use crate::error::DecodeError;
 use crate::limits::MAX_COMPOUND_PARTS_SEND;
 use crate::message::MessageType;
 
-/// Appends a compound of `parts`. The caller keeps `parts.len()` within
-/// [`MAX_COMPOUND_PARTS_SEND`] (v0.2.2 mis-parses 128 or more) and never passes an empty or a
-/// longer-than-64-KiB part; both are checked in debug builds.
+/// Appends a compound of `parts`.
+///
+/// The caller keeps `parts.len()` within [`MAX_COMPOUND_PARTS_SEND`] (v0.2.2 mis-parses 128 or
+/// more; see [`encode_compounds`] to split a longer list) and never passes an empty part (it
+/// crashes v0.2.2) or one longer than 65,535 bytes (its length would not fit). Both are checked
+/// in debug builds; in release builds such parts are left out and parts beyond the 127th are
+/// dropped, so the output is always safe for every peer.
 pub fn encode_compound(parts: &[&[u8]], out: &mut Vec<u8>) {
     debug_assert!(!parts.is_empty() && parts.len() <= MAX_COMPOUND_PARTS_SEND);
-    debug_assert!(parts
+    debug_assert!(parts.iter().all(|p| sendable(p)));
+    let n = parts
         .iter()
-        .all(|p| !p.is_empty() && p.len() <= usize::from(u16::MAX)));
-    out.reserve(2 + 2 * parts.len() + parts.iter().map(|p| p.len()).sum::<usize>());
+        .filter(|p| sendable(p))
+        .take(MAX_COMPOUND_PARTS_SEND)
+        .count();
+    let kept = || {
+        parts
+            .iter()
+            .filter(|p| sendable(p))
+            .take(MAX_COMPOUND_PARTS_SEND)
+    };
+    out.reserve(2 + kept().map(|p| 2 + p.len()).sum::<usize>());
     out.push(MessageType::Compound as u8);
-    out.push(parts.len() as u8);
-    for p in parts {
+    out.push(n as u8);
+    for p in kept() {
         out.extend_from_slice(&(p.len() as u16).to_be_bytes());
     }
-    for p in parts {
+    for p in kept() {
         out.extend_from_slice(p);
     }
+}
+
+fn sendable(p: &[u8]) -> bool {
+    !p.is_empty() && p.len() <= usize::from(u16::MAX)
+}
+
+/// Packs any number of parts into as many compounds as needed, each of at most
+/// [`MAX_COMPOUND_PARTS_SEND`] parts, in order. A chunk of a single part is sent bare (no
+/// compound wrapper), as memberlist does.
+pub fn encode_compounds(parts: &[&[u8]]) -> Vec<Vec<u8>> {
+    parts
+        .chunks(MAX_COMPOUND_PARTS_SEND)
+        .map(|chunk| match chunk {
+            [one] => one.to_vec(),
+            _ => {
+                let mut out = Vec::new();
+                encode_compound(chunk, &mut out);
+                out
+            }
+        })
+        .collect()
 }
 
 /// Size of the compound of `parts` without building it.
@@ -89,6 +123,17 @@ mod tests {
         let mut t = out.clone();
         t.push(99);
         assert_eq!(split_compound(&t).unwrap().0.len(), 2);
+    }
+
+    #[test]
+    fn chunks_of_127() {
+        let part = [8u8, 1];
+        let parts: Vec<&[u8]> = vec![&part; 300];
+        let packets = encode_compounds(&parts);
+        assert_eq!(packets.len(), 3);
+        assert_eq!(split_compound(&packets[0]).unwrap().0.len(), 127);
+        assert_eq!(split_compound(&packets[2]).unwrap().0.len(), 46);
+        assert_eq!(encode_compounds(&[&part]), vec![part.to_vec()]);
     }
 
     #[test]

@@ -95,10 +95,9 @@ mod tests {
     fn spec_vectors() {
         let mut input = vec![b'a'; 40];
         input.extend_from_slice(&[b'b'; 40]);
-        let want = hex::decode(
-            "0982a4416c676f00a3427566b700c3081c48b0a0c18308098a59c8b0a1c3871023360c08",
-        )
-        .unwrap();
+        let want =
+            hex::decode("0982a4416c676f00a3427566b700c3081c48b0a0c18308098a59c8b0a1c3871023360c08")
+                .unwrap();
         let mut out = Vec::new();
         compress(&input, &mut out);
         assert_eq!(out, want);

@@ -282,6 +282,10 @@ impl Message {
     /// (sorted keys, go-msgpack v0.5.3 forms). `User` is the packet form (`0x08` + raw bytes);
     /// `PushPull` is the header, the node states and the raw user state. For the stream form of
     /// a user message use [`crate::encode_stream`].
+    ///
+    /// `omitempty` as in Go: a `source_*` field that is `None`, empty or 0 is left out of the
+    /// map (and decodes as `None`). `meta`, `vsn` and `payload` distinguish `None` (nil, `c0`)
+    /// from `Some(empty)` (`a0`), as Go distinguishes a nil from an empty slice.
     pub fn encode(&self, out: &mut Vec<u8>) {
         crate::codec::write_message(self, false, out);
     }
@@ -301,7 +305,7 @@ impl Message {
     /// Decodes ONE plain message (type byte first), as it appears on a packet or inside a
     /// compound part. Bytes after the msgpack body are ignored (as Go does); `User` takes all
     /// bytes after the type byte. The wrappers (compound, compress, CRC, encrypt, label) are
-    /// [`DecodeError::UnexpectedType`]: see [`crate::decode_packet`].
+    /// [`crate::DecodeError::UnexpectedType`]: see [`crate::decode_packet`].
     pub fn decode(buf: &[u8]) -> Result<Message, crate::DecodeError> {
         let (&ty, body) = buf.split_first().ok_or(crate::DecodeError::Empty)?;
         let t = MessageType::from_u8(ty).ok_or(crate::DecodeError::UnknownType(ty))?;

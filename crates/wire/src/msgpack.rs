@@ -17,6 +17,8 @@
 //!
 //! Marker bytes are classified with [`rmp::Marker`].
 
+use std::borrow::Cow;
+
 use rmp::Marker;
 
 use crate::error::MsgpackError;
@@ -228,6 +230,26 @@ impl<'a> Reader<'a> {
         self.read_raw(len)
     }
 
+    /// Reads a Go `[]byte` field the way go-msgpack accepts it: any str or bin form
+    /// (borrowed), or an array of integers 0..=255 (copied; its length is checked against the
+    /// remaining input before allocating).
+    pub fn read_bytes_or_array(&mut self) -> Result<Cow<'a, [u8]>> {
+        match self.peek()? {
+            Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
+                let n = self.read_array_len()?;
+                if n > self.remaining_len() {
+                    return Err(MsgpackError::Eof);
+                }
+                let mut v = Vec::with_capacity(n);
+                for _ in 0..n {
+                    v.push(self.read_uint_as::<u8>()?);
+                }
+                Ok(Cow::Owned(v))
+            }
+            _ => self.read_bytes().map(Cow::Borrowed),
+        }
+    }
+
     /// Reads a UTF-8 string (any str or bin form).
     pub fn read_str(&mut self) -> Result<&'a str> {
         let b = self.read_bytes()?;
@@ -296,7 +318,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Skips one value of any type (nested maps and arrays up to
-    /// [`MAX_MSGPACK_DEPTH`](crate::limits::MAX_MSGPACK_DEPTH) levels). The work is bounded by
+    /// [`MAX_MSGPACK_DEPTH`] levels). The work is bounded by
     /// the input length: every element consumes at least one byte.
     pub fn skip_value(&mut self) -> Result<()> {
         self.skip_depth(0)
@@ -315,11 +337,9 @@ impl<'a> Reader<'a> {
         }
         let (_, m) = self.marker()?;
         let skip = match m {
-            Marker::FixPos(_)
-            | Marker::FixNeg(_)
-            | Marker::Null
-            | Marker::True
-            | Marker::False => 0,
+            Marker::FixPos(_) | Marker::FixNeg(_) | Marker::Null | Marker::True | Marker::False => {
+                0
+            }
             Marker::U8 | Marker::I8 => 1,
             Marker::U16 | Marker::I16 => 2,
             Marker::U32 | Marker::I32 | Marker::F32 => 4,
@@ -359,6 +379,59 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Reads a Go struct the way go-msgpack decodes one: a map whose keys are the Go field names
+/// (any order, exact case; unknown keys and non-string keys skipped with their values), or an
+/// array with the fields in Go declaration order (surplus elements skipped), or nil (all
+/// fields zero). `decl` lists the field names in declaration order; `field(i, r)` is called
+/// for each present, non-nil field `i` and must consume exactly its value. Fields that are
+/// absent or nil keep whatever zero value the caller initialised.
+pub fn read_struct<'a, E: From<MsgpackError>>(
+    r: &mut Reader<'a>,
+    decl: &[&str],
+    mut field: impl FnMut(usize, &mut Reader<'a>) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    if r.try_read_nil()? {
+        return Ok(());
+    }
+    match r.peek()? {
+        Marker::FixMap(_) | Marker::Map16 | Marker::Map32 => {
+            let n = r.read_map_len()?;
+            for _ in 0..n {
+                let idx = match r.read_bytes() {
+                    Ok(k) => decl.iter().position(|d| d.as_bytes() == k),
+                    Err(MsgpackError::UnexpectedMarker { .. }) => {
+                        r.skip_value()?;
+                        None
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                match idx {
+                    Some(i) if !r.try_read_nil()? => field(i, r)?,
+                    Some(_) => {}
+                    None => r.skip_value()?,
+                }
+            }
+            Ok(())
+        }
+        Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
+            let n = r.read_array_len()?;
+            for i in 0..n {
+                if i >= decl.len() {
+                    r.skip_value()?;
+                } else if !r.try_read_nil()? {
+                    field(i, r)?;
+                }
+            }
+            Ok(())
+        }
+        _ => Err(MsgpackError::UnexpectedMarker {
+            expected: "map or array (struct)",
+            found: r.peek_byte()?,
+        }
+        .into()),
+    }
+}
+
 /// Appends msgpack values to a byte vector.
 #[derive(Debug)]
 pub struct Writer<'a> {
@@ -388,7 +461,8 @@ impl<'a> Writer<'a> {
 
     /// `c2` / `c3`.
     pub fn write_bool(&mut self, v: bool) {
-        self.out.push(if v { Marker::True } else { Marker::False }.to_u8());
+        self.out
+            .push(if v { Marker::True } else { Marker::False }.to_u8());
     }
 
     /// Smallest unsigned form: positive fixint, `cc`, `cd`, `ce`, `cf`.
@@ -417,7 +491,8 @@ impl<'a> Writer<'a> {
         } else if v >= -32 {
             self.out.push(v as i8 as u8);
         } else if v >= i64::from(i8::MIN) {
-            self.out.extend_from_slice(&[Marker::I8.to_u8(), v as i8 as u8]);
+            self.out
+                .extend_from_slice(&[Marker::I8.to_u8(), v as i8 as u8]);
         } else if v >= i64::from(i16::MIN) {
             self.out.push(Marker::I16.to_u8());
             self.out.extend_from_slice(&(v as i16).to_be_bytes());
@@ -436,7 +511,8 @@ impl<'a> Writer<'a> {
         if (-32..128).contains(&v) {
             self.out.push(v as i8 as u8);
         } else if i8::try_from(v).is_ok() {
-            self.out.extend_from_slice(&[Marker::I8.to_u8(), v as i8 as u8]);
+            self.out
+                .extend_from_slice(&[Marker::I8.to_u8(), v as i8 as u8]);
         } else if let Ok(v) = i16::try_from(v) {
             self.out.push(Marker::I16.to_u8());
             self.out.extend_from_slice(&v.to_be_bytes());
@@ -493,7 +569,8 @@ impl<'a> Writer<'a> {
     pub fn write_str_new_spec(&mut self, s: &str) {
         let len = s.len();
         if (32..=usize::from(u8::MAX)).contains(&len) {
-            self.out.extend_from_slice(&[Marker::Str8.to_u8(), len as u8]);
+            self.out
+                .extend_from_slice(&[Marker::Str8.to_u8(), len as u8]);
         } else {
             self.raw_header_old(len);
         }
@@ -505,7 +582,8 @@ impl<'a> Writer<'a> {
     pub fn write_bin(&mut self, b: &[u8]) {
         let len = b.len();
         if len <= usize::from(u8::MAX) {
-            self.out.extend_from_slice(&[Marker::Bin8.to_u8(), len as u8]);
+            self.out
+                .extend_from_slice(&[Marker::Bin8.to_u8(), len as u8]);
         } else if len <= usize::from(u16::MAX) {
             self.out.push(Marker::Bin16.to_u8());
             self.out.extend_from_slice(&(len as u16).to_be_bytes());
@@ -561,10 +639,7 @@ mod tests {
         assert_eq!(w(|w| w.write_uint(200)), [0xcc, 200]);
         assert_eq!(w(|w| w.write_uint(7946)), [0xcd, 0x1f, 0x0a]);
         assert_eq!(w(|w| w.write_uint(70000)), [0xce, 0, 1, 0x11, 0x70]);
-        assert_eq!(
-            w(|w| w.write_uint(1 << 40)),
-            [0xcf, 0, 0, 1, 0, 0, 0, 0, 0]
-        );
+        assert_eq!(w(|w| w.write_uint(1 << 40)), [0xcf, 0, 0, 1, 0, 0, 0, 0, 0]);
         assert_eq!(w(|w| w.write_int(300)), [0xcd, 1, 0x2c]);
         assert_eq!(w(|w| w.write_int(-1)), [0xff]);
         assert_eq!(w(|w| w.write_int(-33)), [0xd0, 0xdf]);
@@ -641,8 +716,8 @@ mod tests {
     fn skip_everything() {
         // map {"a": [1, 2.5, {"x": ext}], "b": nil}
         let v = [
-            0x82, 0xa1, b'a', 0x93, 0x01, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0, 0x81, 0xa1, b'x', 0xd4,
-            1, 9, 0xa1, b'b', 0xc0, 0x2a,
+            0x82, 0xa1, b'a', 0x93, 0x01, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0, 0x81, 0xa1, b'x', 0xd4, 1,
+            9, 0xa1, b'b', 0xc0, 0x2a,
         ];
         let mut r = Reader::new(&v);
         r.skip_value().unwrap();
@@ -658,6 +733,9 @@ mod tests {
             Reader::new(&[0xdd, 0xff, 0xff, 0xff, 0xff, 1, 2]).skip_value(),
             Err(MsgpackError::Eof)
         );
-        assert_eq!(Reader::new(&[0xc1]).skip_value(), Err(MsgpackError::Reserved));
+        assert_eq!(
+            Reader::new(&[0xc1]).skip_value(),
+            Err(MsgpackError::Reserved)
+        );
     }
 }

@@ -17,7 +17,9 @@ use crate::crc::{strip_crc, wrap_crc, CRC_HEADER_LEN};
 use crate::crypto::{decrypt, encrypt, Key, Keyring};
 use crate::error::DecodeError;
 use crate::label::{add_label, check_inbound, label_overhead, strip_label};
-use crate::limits::{ENCRYPT_OVERHEAD_V0, ENCRYPT_OVERHEAD_V1, MAX_DECOMPRESSED_BYTES, MAX_NESTING};
+use crate::limits::{
+    ENCRYPT_OVERHEAD_V0, ENCRYPT_OVERHEAD_V1, MAX_DECOMPRESSED_BYTES, MAX_NESTING,
+};
 use crate::message::{Message, MessageType};
 use crate::msgpack::Reader;
 

@@ -1,0 +1,361 @@
+//! The running agent: its LAN pool (a Serf core driven by rumor-net) with the datacenter
+//! guard, the start join with retries, the RPC server, signals and shutdown.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use rumor_net::{Pool, PoolConfig, PoolHandle};
+use rumor_serf::{Event as SerfEvent, MemberStatus, Serf, SerfConfig};
+use tokio::sync::{broadcast, watch};
+
+use crate::config::{AgentConfig, Profile};
+use crate::guard::LanGuard;
+use crate::logging::LogRing;
+use crate::rpc::proto;
+
+/// How long a graceful leave may take before the agent stops anyway.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A running agent.
+pub struct Agent {
+    /// Settled configuration.
+    pub config: AgentConfig,
+    /// The LAN pool.
+    pub lan: PoolHandle<Serf>,
+    /// Log lines for `monitor`.
+    pub logs: LogRing,
+    shutdown: watch::Sender<bool>,
+    member_events: broadcast::Sender<proto::MemberEventRecord>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent").field("node", &self.config.node).finish_non_exhaustive()
+    }
+}
+
+fn swim_config(config: &AgentConfig, advertise: SocketAddr) -> rumor_swim::Config {
+    let name = config.node.as_str();
+    match config.profile {
+        Profile::Lan => rumor_swim::Config::lan(name, advertise),
+        Profile::Wan => rumor_swim::Config::wan(name, advertise),
+        Profile::Local => rumor_swim::Config::local(name, advertise),
+    }
+}
+
+/// A member as the RPC protocol shows it.
+pub fn rpc_member(m: &rumor_serf::Member) -> proto::Member {
+    let addr = match m.addr.ip() {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => v6.octets().to_vec(),
+    };
+    proto::Member {
+        addr,
+        delegate_cur: m.delegate[2],
+        delegate_max: m.delegate[1],
+        delegate_min: m.delegate[0],
+        name: m.name.to_string(),
+        port: m.addr.port(),
+        protocol_cur: m.protocol[2],
+        protocol_max: m.protocol[1],
+        protocol_min: m.protocol[0],
+        status: status_str(m.status).to_string(),
+        tags: m.tags.clone(),
+    }
+}
+
+/// Serf's status names.
+pub fn status_str(s: MemberStatus) -> &'static str {
+    match s {
+        MemberStatus::Alive => "alive",
+        MemberStatus::Leaving => "leaving",
+        MemberStatus::Left => "left",
+        MemberStatus::Failed => "failed",
+        #[allow(unreachable_patterns)]
+        _ => "none",
+    }
+}
+
+impl Agent {
+    /// Bind the pool and start it. The RPC server is started by [`run`].
+    pub async fn start(config: AgentConfig, logs: LogRing) -> Result<Arc<Agent>> {
+        let mut pool_cfg = PoolConfig::new(config.bind);
+        let swim_probe = swim_config(&config, config.bind);
+        pool_cfg.tcp_timeout = swim_probe.tcp_timeout;
+        let bound = Pool::bind(pool_cfg).await.with_context(|| format!("cannot bind the gossip address {}", config.bind))?;
+        let advertise = config.advertise_addr(bound.local_addr());
+        let swim = swim_config(&config, advertise);
+        let guard = LanGuard::new(config.dc.clone());
+        let mut serf_cfg = SerfConfig::new(swim, config.tags.clone());
+        serf_cfg.guard = Some(Box::new(guard));
+        let seed: u64 = rand_seed();
+        let serf = Serf::new(serf_cfg, seed, bound.now()).map_err(|e| anyhow!("cannot start the pool: {e}"))?;
+        let lan = bound.start(serf);
+        let (shutdown, _) = watch::channel(false);
+        let (member_events, _) = broadcast::channel(512);
+        let agent = Arc::new(Agent { config, lan, logs, shutdown, member_events });
+        agent.clone().spawn_event_pump();
+        tracing::info!(node = %agent.config.node, dc = %agent.config.dc, gossip = %agent.lan.local_addr(), %advertise, "agent started");
+        Ok(agent)
+    }
+
+    /// Forward pool events to logs and RPC streams.
+    fn spawn_event_pump(self: Arc<Self>) {
+        let mut rx = self.lan.subscribe();
+        let mut stop = self.shutdown_signal();
+        tokio::spawn(async move {
+            loop {
+                let ev = tokio::select! {
+                    _ = stop.changed() => return,
+                    ev = rx.recv() => ev,
+                };
+                let ev = match ev {
+                    Ok(ev) => ev,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(lost = n, "event consumer fell behind");
+                        continue;
+                    }
+                    Err(_) => return,
+                };
+                let (kind, m) = match &ev {
+                    SerfEvent::MemberJoin(m) => ("member-join", m),
+                    SerfEvent::MemberLeave(m) => ("member-leave", m),
+                    SerfEvent::MemberFailed(m) => ("member-failed", m),
+                    SerfEvent::MemberUpdate(m) => ("member-update", m),
+                    SerfEvent::MemberReap(m) => ("member-reap", m),
+                    _ => continue,
+                };
+                tracing::info!(event = kind, member = %m.name, addr = %m.addr, "{kind}: {}", m.name);
+                let _ = self
+                    .member_events
+                    .send(proto::MemberEventRecord { event: kind.to_string(), members: vec![rpc_member(m)] });
+            }
+        });
+    }
+
+    /// A receiver that changes to `true` when the agent shuts down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Ask the agent to stop (after a `leave`, or a signal).
+    pub fn request_shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Member events for RPC `stream`.
+    pub fn member_events(&self) -> broadcast::Receiver<proto::MemberEventRecord> {
+        self.member_events.subscribe()
+    }
+
+    /// Every member, RPC form.
+    pub fn rpc_members(&self) -> Vec<proto::Member> {
+        self.lan.call(|serf, _| serf.members()).iter().map(rpc_member).collect()
+    }
+
+    /// Resolve `addrs` (names are looked up again on every call) and join through them.
+    pub async fn join(&self, addrs: &[String], replay: bool) -> Result<usize> {
+        if addrs.is_empty() {
+            bail!("no address to join");
+        }
+        let default_port = self.lan.local_addr().port();
+        let mut resolved = Vec::new();
+        let mut errors = Vec::new();
+        for a in addrs {
+            match rumor_net::resolve(a, default_port).await {
+                Ok(list) => resolved.extend(list),
+                Err(e) => errors.push(format!("{e}")),
+            }
+        }
+        if resolved.is_empty() {
+            bail!("{}", errors.join("; "));
+        }
+        let timeout = self.lan.config().tcp_timeout + Duration::from_secs(5);
+        let n = rumor_net::join_with(&self.lan, timeout, |serf, now| serf.join(now, &resolved, !replay))
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        Ok(n)
+    }
+
+    /// Leave gracefully: wait until the news is out (bounded).
+    pub async fn leave(&self) -> Result<()> {
+        let mut rx = self.lan.subscribe();
+        self.lan.call(|serf, now| serf.leave(now));
+        let wait = async {
+            loop {
+                match rx.recv().await {
+                    Ok(SerfEvent::LeaveFinished) => return Ok(()),
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return Err(anyhow!("the pool stopped during leave")),
+                }
+            }
+        };
+        match tokio::time::timeout(LEAVE_TIMEOUT, wait).await {
+            Ok(r) => r,
+            Err(_) => bail!("leave did not complete within {LEAVE_TIMEOUT:?}"),
+        }
+    }
+
+    /// Force a member out.
+    pub fn force_leave(&self, node: &str, prune: bool) -> Result<()> {
+        self.lan.call(|serf, now| serf.force_leave(now, node, prune)).map_err(|e| anyhow!("{e}"))
+    }
+
+    /// Set and delete tags (the `dc` tag cannot be changed).
+    pub fn update_tags(&self, set: BTreeMap<String, String>, delete: &[String]) -> Result<()> {
+        if set.get(crate::guard::DC_TAG).is_some_and(|v| *v != self.config.dc) || delete.iter().any(|d| d == "dc") {
+            bail!("the dc tag is the agent's datacenter and cannot be changed");
+        }
+        self.lan.call(|serf, now| {
+            let mut tags = serf.local_member().tags;
+            for d in delete {
+                tags.remove(d);
+            }
+            tags.extend(set);
+            serf.set_tags(now, tags)
+        })
+        .map_err(|e| anyhow!("{e}"))
+    }
+
+    /// The `stats` map.
+    pub fn rpc_stats(&self) -> proto::Stats {
+        let members = self.lan.call(|serf, _| serf.members());
+        let (health, clock, swim) =
+            self.lan.call(|serf, _| (serf.health_score(), serf.member_clock(), serf.swim().stats()));
+        let count = |s: MemberStatus| members.iter().filter(|m| m.status == s).count().to_string();
+        let mut stats = proto::Stats::new();
+        stats.insert("agent".into(), BTreeMap::from([("name".into(), self.config.node.clone())]));
+        stats.insert(
+            "runtime".into(),
+            BTreeMap::from([
+                ("os".into(), std::env::consts::OS.to_string()),
+                ("arch".into(), std::env::consts::ARCH.to_string()),
+                ("version".into(), env!("CARGO_PKG_VERSION").to_string()),
+                (
+                    "cpu_count".into(),
+                    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).to_string(),
+                ),
+            ]),
+        );
+        let net = self.lan.stats();
+        stats.insert(
+            "serf".into(),
+            BTreeMap::from([
+                ("members".into(), members.len().to_string()),
+                ("failed".into(), count(MemberStatus::Failed)),
+                ("left".into(), count(MemberStatus::Left)),
+                ("health_score".into(), health.to_string()),
+                ("member_time".into(), clock.to_string()),
+                ("encrypted".into(), "false".into()),
+                ("packets_received".into(), swim.packets_received.to_string()),
+                ("packets_dropped".into(), swim.packets_dropped.to_string()),
+                ("streams_dropped".into(), swim.streams_dropped.to_string()),
+                ("alive_vetoed".into(), swim.alive_vetoed.to_string()),
+                ("merges_vetoed".into(), swim.merges_vetoed.to_string()),
+            ]),
+        );
+        stats.insert(
+            "net".into(),
+            BTreeMap::from([
+                ("packets_in".into(), net.packets_in.to_string()),
+                ("packets_out".into(), net.packets_out.to_string()),
+                ("bytes_in".into(), net.bytes_in.to_string()),
+                ("bytes_out".into(), net.bytes_out.to_string()),
+                ("streams_in".into(), net.streams_in.to_string()),
+                ("streams_refused".into(), net.streams_refused.to_string()),
+                ("stream_errors".into(), net.stream_errors().to_string()),
+            ]),
+        );
+        stats.insert("tags".into(), self.config.tags.clone());
+        stats
+    }
+
+    /// Join the configured addresses, retrying with backoff until success or the limit.
+    pub async fn start_join(&self) -> Result<()> {
+        if self.config.join.is_empty() {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + self.config.join_timeout;
+        let mut backoff = Duration::from_millis(500);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match self.join(&self.config.join, false).await {
+                Ok(n) => {
+                    tracing::info!(joined = n, attempt, "joined the cluster");
+                    return Ok(());
+                }
+                Err(e) => {
+                    let now = tokio::time::Instant::now();
+                    if now + backoff > deadline {
+                        bail!("could not join {:?} within {:?}: {e:#}", self.config.join, self.config.join_timeout);
+                    }
+                    tracing::warn!(attempt, error = %format!("{e:#}"), retry_in = ?backoff, "join failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+}
+
+/// Seed for the core's RNG (which also draws encryption nonces): from the OS.
+fn rand_seed() -> u64 {
+    let mut b = [0u8; 8];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        if f.read_exact(&mut b).is_ok() {
+            return u64::from_le_bytes(b);
+        }
+    }
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    (t as u64) ^ u64::from(std::process::id()).rotate_left(32)
+}
+
+/// `rumor agent`: run until a signal or an RPC `leave`.
+pub async fn run(config: AgentConfig, logs: LogRing) -> Result<()> {
+    let rpc = tokio::net::TcpListener::bind(config.rpc_addr)
+        .await
+        .with_context(|| format!("cannot listen for RPC on {}", config.rpc_addr))?;
+    let agent = Agent::start(config, logs).await?;
+    let rpc_task = tokio::spawn(crate::rpc::server::serve(rpc, agent.clone()));
+    let mut joiner = {
+        let agent = agent.clone();
+        tokio::spawn(async move { agent.start_join().await })
+    };
+    let mut joined = false;
+    let mut stop = agent.shutdown_signal();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot install the SIGTERM handler")?;
+    let result = loop {
+        tokio::select! {
+            _ = stop.changed() => break Ok(()),
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("interrupt: leaving gracefully");
+                if let Err(e) = agent.leave().await {
+                    tracing::warn!(error = %format!("{e:#}"), "graceful leave failed");
+                }
+                break Ok(());
+            }
+            _ = term.recv() => {
+                tracing::info!("terminated: stopping without leave");
+                break Ok(());
+            }
+            r = &mut joiner, if !joined => {
+                joined = true;
+                match r {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => break Err(e),
+                    Err(e) => break Err(anyhow!("join task failed: {e}")),
+                }
+            }
+        }
+    };
+    agent.request_shutdown();
+    agent.lan.shutdown().await;
+    rpc_task.abort();
+    result
+}

@@ -1,0 +1,20 @@
+//! One file per client command. Each connects to an agent's RPC address, asks, prints a
+//! table (or JSON with `--format json`), and returns an error for `main` to print as one
+//! line with a non-zero exit.
+
+pub mod force_leave;
+pub mod info;
+pub mod join;
+pub mod leave;
+pub mod members;
+pub mod monitor;
+
+use std::time::Duration;
+
+use crate::cli::ClientArgs;
+use crate::rpc::client::Client;
+
+/// Connect and handshake.
+pub async fn connect(args: &ClientArgs) -> anyhow::Result<Client> {
+    Ok(Client::connect(&args.rpc_addr, Duration::from_secs(args.timeout.max(1))).await?)
+}

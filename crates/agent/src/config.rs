@@ -1,0 +1,226 @@
+//! Agent configuration: a TOML file (optional) overlaid by command-line options, checked
+//! once, with a clear error for anything wrong.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use crate::cli::AgentArgs;
+
+/// The memberlist timing profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// One local network (memberlist's DefaultLANConfig).
+    Lan,
+    /// Between datacenters (DefaultWANConfig).
+    Wan,
+    /// One host or a very fast network (DefaultLocalConfig).
+    Local,
+}
+
+impl std::str::FromStr for Profile {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "lan" => Ok(Profile::Lan),
+            "wan" => Ok(Profile::Wan),
+            "local" => Ok(Profile::Local),
+            other => bail!("unknown profile '{other}': expected lan, wan or local"),
+        }
+    }
+}
+
+/// The TOML file, every key optional. Unknown keys are an error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Node name.
+    pub node: Option<String>,
+    /// Datacenter.
+    pub dc: Option<String>,
+    /// Gossip bind address.
+    pub bind: Option<String>,
+    /// Advertised address.
+    pub advertise: Option<String>,
+    /// Addresses to join at start.
+    #[serde(default)]
+    pub join: Vec<String>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// RPC address.
+    pub rpc_addr: Option<String>,
+    /// Timing profile.
+    pub profile: Option<String>,
+    /// Log level.
+    pub log_level: Option<String>,
+    /// Seconds to keep retrying the start join.
+    pub join_timeout: Option<u64>,
+}
+
+/// The agent's settled configuration.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Node name.
+    pub node: String,
+    /// Datacenter (also the `dc` tag).
+    pub dc: String,
+    /// Gossip bind address.
+    pub bind: SocketAddr,
+    /// Advertised address (default: the bind address; required when binding 0.0.0.0).
+    pub advertise: Option<SocketAddr>,
+    /// Addresses to join at start.
+    pub join: Vec<String>,
+    /// Tags, `dc` included.
+    pub tags: BTreeMap<String, String>,
+    /// RPC listen address.
+    pub rpc_addr: SocketAddr,
+    /// Timing profile.
+    pub profile: Profile,
+    /// Log level.
+    pub log_level: String,
+    /// How long to keep retrying the start join.
+    pub join_timeout: Duration,
+}
+
+/// Parse `IP:PORT` or `[IPv6]:PORT`, naming the option in the error.
+pub fn parse_socket_addr(what: &str, s: &str) -> Result<SocketAddr> {
+    s.parse::<SocketAddr>()
+        .with_context(|| format!("{what} '{s}' is not an address of the form IP:PORT or [IPv6]:PORT"))
+}
+
+/// Parse `KEY=VALUE`.
+pub fn parse_tag(s: &str) -> Result<(String, String)> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => bail!("tag '{s}' is not of the form KEY=VALUE"),
+    }
+}
+
+fn valid_name(what: &str, s: &str) -> Result<()> {
+    if s.is_empty() || s.len() > 128 || s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        bail!("{what} '{s}' must be 1 to 128 characters without spaces or control characters");
+    }
+    Ok(())
+}
+
+impl AgentConfig {
+    /// File (if any), then options; validated.
+    pub fn load(args: &AgentArgs) -> Result<AgentConfig> {
+        let file = match &args.config {
+            Some(p) => read_file(p)?,
+            None => FileConfig::default(),
+        };
+        let node = match args.node.clone().or(file.node) {
+            Some(n) => n,
+            None => hostname(),
+        };
+        valid_name("node name", &node)?;
+        let dc = args.dc.clone().or(file.dc).unwrap_or_else(|| "dc1".to_string());
+        valid_name("datacenter", &dc)?;
+        let bind = parse_socket_addr("bind address", args.bind.as_deref().or(file.bind.as_deref()).unwrap_or("0.0.0.0:7946"))?;
+        let advertise = match args.advertise.as_deref().or(file.advertise.as_deref()) {
+            Some(a) => Some(parse_socket_addr("advertise address", a)?),
+            None => None,
+        };
+        if advertise.is_none() && bind.ip().is_unspecified() {
+            bail!("binding {bind} needs --advertise IP:PORT: other members must be told a reachable address");
+        }
+        let mut tags = file.tags;
+        for t in &args.tags {
+            let (k, v) = parse_tag(t)?;
+            tags.insert(k, v);
+        }
+        if let Some(tag_dc) = tags.get("dc") {
+            if *tag_dc != dc {
+                bail!("tag dc={tag_dc} contradicts datacenter '{dc}': set the datacenter with --dc only");
+            }
+        }
+        tags.insert("dc".to_string(), dc.clone());
+        let rpc_addr = parse_socket_addr("RPC address", args.rpc_addr.as_deref().or(file.rpc_addr.as_deref()).unwrap_or("127.0.0.1:7373"))?;
+        let profile = args.profile.as_deref().or(file.profile.as_deref()).unwrap_or("lan").parse()?;
+        let log_level = args.log_level.clone().or(file.log_level).unwrap_or_else(|| "info".to_string());
+        if !["trace", "debug", "info", "warn", "error"].contains(&log_level.to_ascii_lowercase().as_str()) {
+            bail!("log level '{log_level}' is not one of trace, debug, info, warn, error");
+        }
+        let mut join = file.join;
+        join.extend(args.join.iter().cloned());
+        let join_timeout = Duration::from_secs(args.join_timeout.or(file.join_timeout).unwrap_or(60));
+        Ok(AgentConfig { node, dc, bind, advertise, join, tags, rpc_addr, profile, log_level, join_timeout })
+    }
+
+    /// The address other members reach us at.
+    pub fn advertise_addr(&self, bound: SocketAddr) -> SocketAddr {
+        self.advertise.unwrap_or(bound)
+    }
+}
+
+fn read_file(p: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read config file {}", p.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {} is invalid", p.display()))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "rumor".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn args() -> AgentArgs {
+        AgentArgs { node: Some("a".into()), bind: Some("127.0.0.1:0".into()), ..Default::default() }
+    }
+
+    #[test]
+    fn defaults_and_dc_tag() {
+        let c = AgentConfig::load(&args()).unwrap();
+        assert_eq!(c.dc, "dc1");
+        assert_eq!(c.tags.get("dc").map(String::as_str), Some("dc1"));
+        assert_eq!(c.rpc_addr, "127.0.0.1:7373".parse().unwrap());
+        assert_eq!(c.profile, Profile::Lan);
+    }
+
+    #[test]
+    fn bad_input_is_a_clear_error() {
+        let mut a = args();
+        a.bind = Some("nonsense".into());
+        assert!(AgentConfig::load(&a).unwrap_err().to_string().contains("bind address 'nonsense'"));
+        let mut a = args();
+        a.tags = vec!["novalue".into()];
+        assert!(AgentConfig::load(&a).unwrap_err().to_string().contains("KEY=VALUE"));
+        let mut a = args();
+        a.dc = Some("east".into());
+        a.tags = vec!["dc=west".into()];
+        assert!(AgentConfig::load(&a).unwrap_err().to_string().contains("contradicts"));
+        let mut a = args();
+        a.bind = Some("0.0.0.0:7946".into());
+        assert!(AgentConfig::load(&a).unwrap_err().to_string().contains("--advertise"));
+        let mut a = args();
+        a.profile = Some("fast".into());
+        assert!(AgentConfig::load(&a).is_err());
+    }
+
+    #[test]
+    fn file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.toml");
+        std::fs::write(&p, "node = \"filenode\"\ndc = \"east\"\nbind = \"[::1]:7000\"\ntags = { role = \"web\" }\n").unwrap();
+        let a = AgentArgs { config: Some(p.clone()), ..Default::default() };
+        let c = AgentConfig::load(&a).unwrap();
+        assert_eq!(c.node, "filenode");
+        assert_eq!(c.bind, "[::1]:7000".parse().unwrap());
+        assert_eq!(c.tags.get("role").map(String::as_str), Some("web"));
+        std::fs::write(&p, "nod = \"typo\"\n").unwrap();
+        assert!(AgentConfig::load(&a).unwrap_err().to_string().contains("invalid"));
+    }
+}

@@ -1,0 +1,64 @@
+//! The datacenter guard: the policy that keeps two datacenters' LAN pools apart.
+//!
+//! The core calls it on every path by which a member can enter a table (join, every
+//! push-pull merge, every alive message, direct or gossiped), so no member of a foreign
+//! datacenter enters a LAN member list, even through a third node that has no guard.
+
+use std::collections::BTreeMap;
+
+/// The tag that names a member's datacenter.
+pub const DC_TAG: &str = "dc";
+
+/// The guard of a LAN pool: every member must carry our datacenter in its `dc` tag.
+#[derive(Debug, Clone)]
+pub struct LanGuard {
+    dc: String,
+}
+
+impl LanGuard {
+    /// The guard for datacenter `dc`.
+    pub fn new(dc: impl Into<String>) -> Self {
+        LanGuard { dc: dc.into() }
+    }
+
+    /// Accept or refuse a member; the error names the node, its datacenter and ours, and
+    /// says how to federate instead.
+    pub fn check(&self, name: &str, tags: &BTreeMap<String, String>) -> Result<(), String> {
+        match tags.get(DC_TAG) {
+            Some(dc) if *dc == self.dc => Ok(()),
+            Some(dc) => Err(format!(
+                "node '{name}' is in datacenter '{dc}', but this LAN pool is datacenter '{ours}': \
+                 LAN pools of two datacenters never merge; connect datacenters through the WAN pool \
+                 of their servers instead (rumor agent --server, rumor join --wan)",
+                ours = self.dc
+            )),
+            None => Err(format!(
+                "node '{name}' carries no '{DC_TAG}' tag, so it cannot be placed in datacenter '{ours}': \
+                 start it with the tag {DC_TAG}={ours} (serf: -tag {DC_TAG}={ours})",
+                ours = self.dc
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_dc_passes_other_dc_and_no_dc_are_refused_with_reasons() {
+        let g = LanGuard::new("east");
+        let tags = |dc: Option<&str>| {
+            let mut t = BTreeMap::new();
+            if let Some(d) = dc {
+                t.insert("dc".to_string(), d.to_string());
+            }
+            t
+        };
+        assert!(g.check("a", &tags(Some("east"))).is_ok());
+        let e = g.check("b", &tags(Some("west"))).unwrap_err();
+        assert!(e.contains("'b'") && e.contains("'west'") && e.contains("'east'") && e.contains("WAN"));
+        let e = g.check("c", &tags(None)).unwrap_err();
+        assert!(e.contains("no 'dc' tag"));
+    }
+}

@@ -1,0 +1,85 @@
+//! Serf's three broadcast queues (intents, queries, user events), drained in that order into
+//! the room SWIM leaves in each packet. Each is memberlist's transmit-limited queue; Serf's
+//! messages never supersede one another.
+
+use bytes::Bytes;
+use rumor_swim::broadcast::{BroadcastId, BroadcastQueue};
+use rumor_swim::suspicion::retransmit_limit;
+use rumor_wire::serf::SerfMessage;
+
+/// The queues.
+#[derive(Debug, Default)]
+pub(crate) struct Queues {
+    intents: BroadcastQueue,
+    queries: BroadcastQueue,
+    events: BroadcastQueue,
+    /// `RetransmitMult` of the pool.
+    pub(crate) retransmit_mult: u32,
+    /// Live members of the pool (memberlist `NumMembers`), refreshed before each SWIM call.
+    pub(crate) num_nodes: usize,
+    /// The intent broadcast someone waits for (our leave), and whether it is done.
+    watched: Option<(BroadcastId, bool)>,
+}
+
+impl Queues {
+    /// Empty queues for a pool with this `RetransmitMult`.
+    pub(crate) fn new(retransmit_mult: u32) -> Self {
+        Queues { retransmit_mult, num_nodes: 1, ..Queues::default() }
+    }
+
+    /// Queues an intent (encoded here); returns its id.
+    pub(crate) fn push_intent(&mut self, msg: &SerfMessage) -> BroadcastId {
+        self.intents.push(None, msg.to_shared())
+    }
+
+    /// Queues an intent whose completion [`Queues::watched_done`] reports (our leave).
+    pub(crate) fn push_intent_watched(&mut self, msg: &SerfMessage) {
+        let id = self.push_intent(msg);
+        self.watched = Some((id, false));
+    }
+
+    /// Whether the watched intent has been sent its full count.
+    pub(crate) fn watched_done(&self) -> bool {
+        matches!(self.watched, Some((_, true)))
+    }
+
+    /// Queues exact received bytes of an intent for rebroadcast.
+    pub(crate) fn push_intent_raw(&mut self, raw: Bytes) {
+        self.intents.push(None, raw);
+    }
+
+    /// Queues a user event (encoded bytes).
+    pub(crate) fn push_event_raw(&mut self, raw: Bytes) {
+        self.events.push(None, raw);
+    }
+
+    /// Queues a query (encoded bytes).
+    pub(crate) fn push_query_raw(&mut self, raw: Bytes) {
+        self.queries.push(None, raw);
+    }
+
+    /// Fills up to `limit` bytes, each message costing `overhead` more: intents first, then
+    /// queries, then events (Serf's `GetBroadcasts`).
+    pub(crate) fn take(&mut self, overhead: usize, limit: usize) -> Vec<Bytes> {
+        let max = retransmit_limit(self.retransmit_mult, self.num_nodes);
+        let mut out = self.intents.take(overhead, limit, max);
+        let finished = self.intents.take_finished();
+        if let Some((id, done)) = &mut self.watched {
+            *done |= finished.contains(id);
+        }
+        for q in [&mut self.queries, &mut self.events] {
+            let used: usize = out.iter().map(|b| b.len() + overhead).sum();
+            if used >= limit {
+                break;
+            }
+            out.extend(q.take(overhead, limit - used, max));
+            q.take_finished();
+        }
+        out
+    }
+
+    /// Lengths of the intent, event and query queues.
+    pub(crate) fn lens(&self) -> (usize, usize, usize) {
+        (self.intents.len(), self.events.len(), self.queries.len())
+    }
+}

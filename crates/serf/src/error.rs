@@ -1,0 +1,35 @@
+//! The errors of [`crate::Serf`]'s constructor and commands.
+
+use rumor_swim::ConfigError;
+use rumor_wire::serf::TagsError;
+
+/// Why a Serf command or constructor failed. Every variant leaves the state unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SerfError {
+    /// The SWIM configuration is invalid. Nothing was created.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The Serf protocol version is outside 2..=5. Nothing was created.
+    #[error("Serf protocol version {0} is outside the supported range 2..=5")]
+    ProtocolVersion(u8),
+    /// A Serf setting is invalid (named). Nothing was created.
+    #[error("invalid Serf setting: {0}")]
+    Setting(&'static str),
+    /// The tags do not fit in node meta. The old tags stay.
+    #[error(transparent)]
+    Tags(#[from] TagsError),
+    /// A user event is larger than the limit (Serf's wording). Nothing was sent.
+    #[error("user event exceeds {what} limit of {limit} bytes {when} encoding")]
+    UserEventTooLarge {
+        /// "configured" or "sane".
+        what: &'static str,
+        /// The limit in bytes.
+        limit: usize,
+        /// "before" or "after".
+        when: &'static str,
+    },
+    /// The command needs a live member, but this one is leaving or has left.
+    #[error("this member is leaving or has left the cluster")]
+    NotAlive,
+}

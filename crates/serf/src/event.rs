@@ -1,0 +1,49 @@
+//! What [`crate::Serf`] reports through `poll_event`.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use rumor_swim::JoinId;
+use rumor_wire::serf::LamportTime;
+
+use crate::member::Member;
+
+/// Something that happened. Member events carry one member each, as Serf emits them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A member joined (new, or back after failing or leaving). Also emitted for ourselves
+    /// at start.
+    MemberJoin(Member),
+    /// A member left gracefully (its status is now left).
+    MemberLeave(Member),
+    /// A member failed (stopped answering; its status is now failed).
+    MemberFailed(Member),
+    /// A member's tags or address changed.
+    MemberUpdate(Member),
+    /// A failed or left member was erased: its timeout passed, or it was pruned.
+    MemberReap(Member),
+    /// A user event, delivered once per distinct (time, name, payload).
+    User {
+        /// Event name.
+        name: String,
+        /// Payload.
+        payload: Bytes,
+        /// Event clock time.
+        ltime: LamportTime,
+        /// Whether handlers may coalesce it with later events of the same name.
+        coalesce: bool,
+    },
+    /// A [`join`](crate::Serf::join) finished. When at least one address answered, a join
+    /// intent was broadcast.
+    JoinFinished {
+        /// The id `join` returned.
+        id: JoinId,
+        /// Number of addresses whose state was exchanged and merged.
+        joined: usize,
+        /// Addresses that failed, with the reason (a guard's refusal carries its message).
+        errors: Vec<(SocketAddr, String)>,
+    },
+    /// A [`leave`](crate::Serf::leave) finished: the intent and the memberlist leave went
+    /// out (or their waits timed out) and the propagation delay passed. The driver may stop.
+    LeaveFinished,
+}

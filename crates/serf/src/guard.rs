@@ -1,0 +1,26 @@
+//! The member guard: a policy, given by the embedder, that decides which members may enter.
+//!
+//! The agent's datacenter guard is one: a LAN pool refuses members whose `dc` tag is not its
+//! own. [`SerfDelegate`](crate::SerfDelegate) calls it, with the tags decoded from node meta,
+//! for every alive message (gossiped, direct, or from a push-pull) and for every member of a
+//! remote's table before a push-pull is merged. A refusal of a join push-pull makes the join
+//! fail with the guard's message.
+
+use std::collections::BTreeMap;
+
+/// Decides whether a member may enter the member table. See the module docs.
+pub trait MemberGuard {
+    /// `Ok` admits the member; `Err(message)` refuses it. The message is shown to operators
+    /// (it becomes the error of a join that was refused), so it should name the member and
+    /// say why.
+    fn check(&self, name: &str, tags: &BTreeMap<String, String>) -> Result<(), String>;
+}
+
+impl<F> MemberGuard for F
+where
+    F: Fn(&str, &BTreeMap<String, String>) -> Result<(), String>,
+{
+    fn check(&self, name: &str, tags: &BTreeMap<String, String>) -> Result<(), String> {
+        self(name, tags)
+    }
+}

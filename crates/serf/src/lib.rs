@@ -1,0 +1,58 @@
+//! rumor-serf: the Serf layer over the SWIM core, sans-IO.
+//!
+//! [`Serf`] wraps a [`rumor_swim::Node`] and adds what a Serf 0.9.4 agent expects of a peer:
+//!
+//! - **tags** in node meta (`0xFF` + msgpack map, ≤ 512 bytes), checked by an optional
+//!   [`MemberGuard`] on every path by which a member can enter the table;
+//! - the **member Lamport clock** and **join / leave intents**, gossiped on Serf's own
+//!   broadcast queues, with the recent-intent buffer for members not yet known;
+//! - **member status** (alive, leaving, left, failed) driven by SWIM notifications plus
+//!   intents, graceful leave, force-leave (with prune), and reaping of failed and left members;
+//! - Serf's **push-pull state** (clocks, status times, left members, the user-event ring);
+//! - **user events** (dedupe by the 512-slot ring, rebroadcast, delivery), and enough of
+//!   queries to gossip them on (dedupe, rebroadcast) and relay answers.
+//!
+//! Not yet here (later work, with room left for it): answering queries and internal
+//! `_serf_*` queries, Vivaldi coordinates in acks, reconnect attempts to failed members,
+//! snapshots, name-conflict resolution.
+//!
+//! Like the core, it reads no clock and no global randomness: `now` is passed in and every
+//! map that affects output is ordered.
+
+mod broadcast;
+mod clock;
+mod config;
+mod message;
+mod push_pull;
+mod state;
+mod delegate;
+mod error;
+mod event;
+mod guard;
+mod intent;
+mod member;
+mod query;
+mod serf;
+mod timer;
+mod user_event;
+
+pub use clock::LamportClock;
+pub use config::SerfConfig;
+pub use delegate::SerfDelegate;
+pub use error::SerfError;
+pub use event::Event;
+pub use guard::MemberGuard;
+pub use member::{Member, MemberStatus};
+pub use rumor_swim::{Instant, JoinId, StreamId, StreamStep, Transmit};
+pub use rumor_wire::serf::LamportTime;
+pub use serf::{Serf, SerfState, SerfStats};
+
+/// Lowest Serf (delegate) protocol version understood, as Serf 0.9.4 (`ProtocolVersionMin`).
+pub const PROTOCOL_VERSION_MIN: u8 = 2;
+
+/// Highest Serf (delegate) protocol version understood, as Serf 0.9.4 (`ProtocolVersionMax`).
+/// The agent speaks this one by default.
+pub const PROTOCOL_VERSION_MAX: u8 = 5;
+
+/// The memberlist protocol every Serf protocol version maps to (`ProtocolVersionMap`).
+pub const MEMBERLIST_PROTOCOL: u8 = 2;

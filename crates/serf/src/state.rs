@@ -1,0 +1,212 @@
+//! Serf's state: the member table with statuses and status times, the three clocks, the
+//! intent buffer, the event and query rings, the broadcast queues, timers and pending events.
+//!
+//! It lives inside the SWIM delegate, because SWIM calls into it (user messages, push-pull,
+//! broadcasts) in the middle of its own processing. SWIM's member notifications (join,
+//! leave, update) arrive afterwards, as SWIM events, and are applied here by
+//! [`crate::Serf`].
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rumor_swim::Instant;
+use rumor_wire::Name;
+
+use crate::broadcast::Queues;
+use crate::clock::LamportClock;
+use crate::event::Event;
+use crate::intent::{IntentKind, RecentIntents};
+use crate::member::{Member, MemberState, MemberStatus};
+use crate::query::QueryRing;
+use crate::serf::SerfState;
+use crate::timer::Timers;
+use crate::user_event::EventRing;
+
+/// The durations Serf's state machine uses (copied from [`crate::SerfConfig`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timing {
+    pub(crate) broadcast_timeout: Duration,
+    pub(crate) leave_propagate_delay: Duration,
+    pub(crate) reap_interval: Duration,
+    pub(crate) reconnect_timeout: Duration,
+    pub(crate) tombstone_timeout: Duration,
+    pub(crate) recent_intent_timeout: Duration,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct State {
+    /// Our name.
+    pub(crate) name: Name,
+    /// Our lifecycle.
+    pub(crate) serf_state: SerfState,
+    /// Member clock: intents and push-pull.
+    pub(crate) clock: LamportClock,
+    /// Event clock: user events.
+    pub(crate) event_clock: LamportClock,
+    /// Query clock: queries.
+    pub(crate) query_clock: LamportClock,
+    /// Every member we know, ourselves included, failed and left ones until reaped.
+    pub(crate) members: BTreeMap<Name, MemberState>,
+    /// Intents about members not known yet.
+    pub(crate) intents: RecentIntents,
+    /// User event ring.
+    pub(crate) event_ring: EventRing,
+    /// Query ring.
+    pub(crate) query_ring: QueryRing,
+    /// Intent, query and event queues.
+    pub(crate) queues: Queues,
+    /// Serf's timers.
+    pub(crate) timers: Timers,
+    /// Durations.
+    pub(crate) timing: Timing,
+    /// Events not yet polled.
+    pub(crate) events: VecDeque<Event>,
+    /// Datagrams (user messages) to send through SWIM after the current call: relayed
+    /// messages.
+    pub(crate) outbox: Vec<(SocketAddr, Bytes)>,
+    /// Joins in flight that asked not to replay old events.
+    pub(crate) ignore_old_joins: usize,
+}
+
+impl State {
+    pub(crate) fn new(name: Name, retransmit_mult: u32, timing: Timing) -> Self {
+        let mut s = State {
+            name,
+            serf_state: SerfState::Alive,
+            clock: LamportClock::new(),
+            event_clock: LamportClock::new(),
+            query_clock: LamportClock::new(),
+            members: BTreeMap::new(),
+            intents: RecentIntents::default(),
+            event_ring: EventRing::default(),
+            query_ring: QueryRing::default(),
+            queues: Queues::new(retransmit_mult),
+            timers: Timers::default(),
+            timing,
+            events: VecDeque::new(),
+            outbox: Vec::new(),
+            ignore_old_joins: 0,
+        };
+        // Serf starts every clock at 1.
+        s.clock.increment();
+        s.event_clock.increment();
+        s.query_clock.increment();
+        s
+    }
+
+    pub(crate) fn emit(&mut self, e: Event) {
+        self.events.push_back(e);
+    }
+
+    /// Whether a member other than us is alive (Serf's `hasAliveMembers`).
+    pub(crate) fn has_alive_members(&self) -> bool {
+        self.members.values().any(|m| m.member.name != self.name && m.member.status == MemberStatus::Alive)
+    }
+
+    // ---- SWIM notifications ----------------------------------------------------------------
+
+    /// SWIM says a member joined (new, or back from dead or left).
+    pub(crate) fn on_join(&mut self, now: Instant, m: &rumor_swim::Member) {
+        let _ = now;
+        let member = match self.members.get_mut(&m.name) {
+            None => {
+                let mut st = MemberState {
+                    member: Member::from_swim(m, MemberStatus::Alive),
+                    status_ltime: 0,
+                    leave_time: None,
+                };
+                // An intent may have outrun the member itself.
+                if let Some(t) = self.intents.get(&m.name, IntentKind::Join) {
+                    st.status_ltime = t;
+                }
+                if let Some(t) = self.intents.get(&m.name, IntentKind::Leave) {
+                    st.status_ltime = t;
+                    st.member.status = MemberStatus::Leaving;
+                }
+                let member = st.member.clone();
+                self.members.insert(m.name.clone(), st);
+                member
+            }
+            Some(st) => {
+                if st.member.status == MemberStatus::Failed {
+                    tracing::debug!(node = %m.name, "failed member is back");
+                }
+                st.member.status = MemberStatus::Alive;
+                st.leave_time = None;
+                st.member.update_from_swim(m);
+                st.member.clone()
+            }
+        };
+        tracing::info!(node = %member.name, addr = %member.addr, "member joined");
+        self.emit(Event::MemberJoin(member));
+    }
+
+    /// SWIM says a member is gone: failed, or left if it had announced its leave.
+    pub(crate) fn on_leave(&mut self, now: Instant, m: &rumor_swim::Member) {
+        let Some(st) = self.members.get_mut(&m.name) else { return };
+        let event = match st.member.status {
+            MemberStatus::Leaving => {
+                st.member.status = MemberStatus::Left;
+                st.leave_time = Some(now);
+                Event::MemberLeave(st.member.clone())
+            }
+            MemberStatus::Alive => {
+                st.member.status = MemberStatus::Failed;
+                st.leave_time = Some(now);
+                Event::MemberFailed(st.member.clone())
+            }
+            other => {
+                tracing::warn!(node = %m.name, status = %other, "leave notice for a member not alive or leaving");
+                return;
+            }
+        };
+        tracing::info!(node = %m.name, status = %st.member.status, "member gone");
+        self.emit(event);
+    }
+
+    /// SWIM says a member's meta (tags) or address changed.
+    pub(crate) fn on_update(&mut self, m: &rumor_swim::Member) {
+        let Some(st) = self.members.get_mut(&m.name) else { return };
+        st.member.update_from_swim(m);
+        let member = st.member.clone();
+        tracing::info!(node = %member.name, "member updated");
+        self.emit(Event::MemberUpdate(member));
+    }
+
+    // ---- reaping ---------------------------------------------------------------------------
+
+    /// Erases a member and reports it (`member-reap`).
+    pub(crate) fn erase(&mut self, node: &str, why: &'static str) {
+        if let Some(st) = self.members.remove(node) {
+            tracing::info!(node, why, "member reaped");
+            self.emit(Event::MemberReap(st.member));
+        }
+    }
+
+    /// The reaper: failed members past `reconnect_timeout`, left members past
+    /// `tombstone_timeout`, intents past `recent_intent_timeout`.
+    pub(crate) fn reap(&mut self, now: Instant) {
+        let t = self.timing;
+        let expired: Vec<Name> = self
+            .members
+            .values()
+            .filter(|st| st.member.name != self.name)
+            .filter(|st| {
+                let timeout = match st.member.status {
+                    MemberStatus::Failed => t.reconnect_timeout,
+                    MemberStatus::Left => t.tombstone_timeout,
+                    _ => return false,
+                };
+                st.leave_time.is_some_and(|at| now.saturating_duration_since(at) > timeout)
+            })
+            .map(|st| st.member.name.clone())
+            .collect();
+        for name in expired {
+            self.erase(&name, "timeout");
+        }
+        self.intents.reap(now, t.recent_intent_timeout);
+    }
+}
