@@ -41,6 +41,12 @@ impl LanGuard {
     }
 }
 
+impl rumor_serf::MemberGuard for LanGuard {
+    fn check(&self, name: &str, tags: &BTreeMap<String, String>) -> Result<(), String> {
+        LanGuard::check(self, name, tags)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

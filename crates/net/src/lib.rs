@@ -49,6 +49,7 @@ mod error;
 mod handle;
 mod join;
 mod pool;
+mod serf_core;
 mod stats;
 mod stream;
 mod timer;

@@ -34,12 +34,16 @@ pub(crate) async fn receive_loop<C: Core>(shared: Arc<Shared<C>>, socket: Arc<Ud
                 continue;
             }
         };
+        tracing::trace!(local = %shared.local_addr, %from, len = n, "datagram in");
         add(&shared.counters.packets_in, 1);
         add(&shared.counters.bytes_in, n as u64);
         let data = &buf[..n];
         shared.drive(|core, now| core.handle_packet(now, from, data));
     }
 }
+
+/// Longest time shutdown spends sending datagrams still queued.
+const SHUTDOWN_FLUSH: Duration = Duration::from_millis(200);
 
 pub(crate) async fn send_loop<C: Core>(
     shared: Arc<Shared<C>>,
@@ -48,19 +52,34 @@ pub(crate) async fn send_loop<C: Core>(
 ) {
     loop {
         let next = tokio::select! {
-            _ = shared.cancel.cancelled() => break,
+            _ = shared.cancel.cancelled() => {
+                // What the core already handed over goes out before the socket closes: the
+                // last gossip of a leave is queued just before the leave is reported done.
+                let flush = async {
+                    while let Ok((to, data)) = queue.try_recv() {
+                        send(&shared, &socket, to, &data).await;
+                    }
+                };
+                let _ = tokio::time::timeout(SHUTDOWN_FLUSH, flush).await;
+                break;
+            }
             next = queue.recv() => next,
         };
         let Some((to, data)) = next else { break };
-        match socket.send_to(&data, to).await {
-            Ok(n) => {
-                add(&shared.counters.packets_out, 1);
-                add(&shared.counters.bytes_out, n as u64);
-            }
-            Err(e) => {
-                add(&shared.counters.packets_send_dropped, 1);
-                tracing::debug!(%to, error = %e, "UDP send failed");
-            }
+        send(&shared, &socket, to, &data).await;
+    }
+}
+
+async fn send<C: Core>(shared: &Shared<C>, socket: &UdpSocket, to: SocketAddr, data: &[u8]) {
+    match socket.send_to(data, to).await {
+        Ok(n) => {
+            tracing::trace!(local = %shared.local_addr, %to, len = n, hex = ?data, "datagram out");
+            add(&shared.counters.packets_out, 1);
+            add(&shared.counters.bytes_out, n as u64);
+        }
+        Err(e) => {
+            add(&shared.counters.packets_send_dropped, 1);
+            tracing::debug!(%to, error = %e, "UDP send failed");
         }
     }
 }

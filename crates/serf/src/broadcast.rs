@@ -24,7 +24,11 @@ pub(crate) struct Queues {
 impl Queues {
     /// Empty queues for a pool with this `RetransmitMult`.
     pub(crate) fn new(retransmit_mult: u32) -> Self {
-        Queues { retransmit_mult, num_nodes: 1, ..Queues::default() }
+        Queues {
+            retransmit_mult,
+            num_nodes: 1,
+            ..Queues::default()
+        }
     }
 
     /// Queues an intent (encoded here); returns its id.

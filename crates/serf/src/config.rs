@@ -64,10 +64,14 @@ impl SerfConfig {
             return Err(SerfError::ProtocolVersion(self.protocol_version));
         }
         if self.reap_interval.is_zero() {
-            return Err(SerfError::Setting("reap_interval must be greater than zero"));
+            return Err(SerfError::Setting(
+                "reap_interval must be greater than zero",
+            ));
         }
         if self.user_event_size_limit > USER_EVENT_SANE_LIMIT {
-            return Err(SerfError::Setting("user_event_size_limit is above 9216 bytes"));
+            return Err(SerfError::Setting(
+                "user_event_size_limit is above 9216 bytes",
+            ));
         }
         Ok(())
     }

@@ -29,7 +29,9 @@ impl std::fmt::Debug for SerfDelegate {
 
 impl SerfDelegate {
     fn check(&self, peer: &Peer) -> Result<(), Veto> {
-        let Some(guard) = &self.guard else { return Ok(()) };
+        let Some(guard) = &self.guard else {
+            return Ok(());
+        };
         let tags = tags_of(&peer.name, &peer.meta);
         guard.check(&peer.name, &tags).map_err(|reason| {
             tracing::debug!(node = %peer.name, %reason, "member refused by the guard");
@@ -61,7 +63,13 @@ impl Delegate for SerfDelegate {
         None
     }
 
-    fn notify_ping_complete(&mut self, _now: Instant, member: &rumor_swim::Member, rtt: Duration, payload: &[u8]) {
+    fn notify_ping_complete(
+        &mut self,
+        _now: Instant,
+        member: &rumor_swim::Member,
+        rtt: Duration,
+        payload: &[u8],
+    ) {
         // A coordinate (version byte 1 + msgpack) or nothing; not used yet.
         tracing::trace!(node = %member.name, ?rtt, payload_len = payload.len(), "ping complete");
     }
@@ -71,6 +79,9 @@ impl Delegate for SerfDelegate {
     }
 
     fn check_merge(&mut self, peers: &[Peer], _join: bool) -> Result<(), Veto> {
-        peers.iter().filter(|p| *p.name != *self.state.name).try_for_each(|p| self.check(p))
+        peers
+            .iter()
+            .filter(|p| *p.name != *self.state.name)
+            .try_for_each(|p| self.check(p))
     }
 }

@@ -22,17 +22,17 @@
 mod broadcast;
 mod clock;
 mod config;
-mod message;
-mod push_pull;
-mod state;
 mod delegate;
 mod error;
 mod event;
 mod guard;
 mod intent;
 mod member;
+mod message;
+mod push_pull;
 mod query;
 mod serf;
+mod state;
 mod timer;
 mod user_event;
 

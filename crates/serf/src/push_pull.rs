@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 
 use rumor_swim::Instant;
-use rumor_wire::serf::{JoinIntent, LeaveIntent, PushPull, SerfMessage, SerfMessageType, UserEvent};
+use rumor_wire::serf::{
+    JoinIntent, LeaveIntent, PushPull, SerfMessage, SerfMessageType, UserEvent,
+};
 use rumor_wire::Name;
 
 use crate::member::MemberStatus;
@@ -16,7 +18,11 @@ impl State {
     pub(crate) fn local_state(&self) -> PushPull {
         PushPull {
             ltime: self.clock.time(),
-            status_ltimes: self.members.iter().map(|(n, st)| (n.clone(), st.status_ltime)).collect(),
+            status_ltimes: self
+                .members
+                .iter()
+                .map(|(n, st)| (n.clone(), st.status_ltime))
+                .collect(),
             left_members: self
                 .members
                 .values()
@@ -33,7 +39,10 @@ impl State {
     /// event floor to the peer's event clock, so old events are not delivered to us.
     pub(crate) fn merge_remote_state(&mut self, now: Instant, buf: &[u8], ignore_old: bool) {
         if buf.first() != Some(&(SerfMessageType::PushPull as u8)) {
-            tracing::warn!(len = buf.len(), "remote state is not a Serf push-pull; ignored");
+            tracing::warn!(
+                len = buf.len(),
+                "remote state is not a Serf push-pull; ignored"
+            );
             return;
         }
         let pp = match SerfMessage::decode(buf) {
@@ -56,22 +65,42 @@ impl State {
         // Left members first, one past their status time: the leave was accepted after it.
         let left: BTreeSet<&Name> = pp.left_members.iter().collect();
         for name in &left {
-            let ltime = pp.status_ltimes.get(*name).copied().unwrap_or(0).saturating_add(1);
-            let msg = LeaveIntent { ltime, node: (*name).clone(), prune: false };
+            let ltime = pp
+                .status_ltimes
+                .get(*name)
+                .copied()
+                .unwrap_or(0)
+                .saturating_add(1);
+            let msg = LeaveIntent {
+                ltime,
+                node: (*name).clone(),
+                prune: false,
+            };
             self.handle_leave_intent(now, &msg);
         }
         for (name, &ltime) in &pp.status_ltimes {
             if left.contains(name) {
                 continue;
             }
-            self.handle_join_intent(now, &JoinIntent { ltime, node: name.clone() });
+            self.handle_join_intent(
+                now,
+                &JoinIntent {
+                    ltime,
+                    node: name.clone(),
+                },
+            );
         }
         if ignore_old && pp.event_ltime > self.event_ring.min_time {
             self.event_ring.min_time = pp.event_ltime;
         }
         for slot in pp.events.iter().flatten() {
             for e in &slot.events {
-                let msg = UserEvent { ltime: slot.ltime, name: e.name.clone(), payload: e.payload.clone(), cc: false };
+                let msg = UserEvent {
+                    ltime: slot.ltime,
+                    name: e.name.clone(),
+                    payload: e.payload.clone(),
+                    cc: false,
+                };
                 self.handle_user_event(&msg);
             }
         }

@@ -16,7 +16,10 @@ pub(crate) struct QueryRing {
 
 impl Default for QueryRing {
     fn default() -> Self {
-        QueryRing { slots: vec![None; QUERY_BUFFER_SIZE], min_time: 0 }
+        QueryRing {
+            slots: vec![None; QUERY_BUFFER_SIZE],
+            min_time: 0,
+        }
     }
 }
 
@@ -31,7 +34,9 @@ impl QueryRing {
             tracing::warn!(ltime, now_time, "received an old query");
             return false;
         }
-        let Some(slot) = self.slots.get_mut((ltime % size) as usize) else { return false };
+        let Some(slot) = self.slots.get_mut((ltime % size) as usize) else {
+            return false;
+        };
         match slot {
             Some((t, ids)) if *t == ltime => {
                 if ids.contains(&id) {

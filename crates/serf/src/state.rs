@@ -103,7 +103,9 @@ impl State {
 
     /// Whether a member other than us is alive (Serf's `hasAliveMembers`).
     pub(crate) fn has_alive_members(&self) -> bool {
-        self.members.values().any(|m| m.member.name != self.name && m.member.status == MemberStatus::Alive)
+        self.members
+            .values()
+            .any(|m| m.member.name != self.name && m.member.status == MemberStatus::Alive)
     }
 
     // ---- SWIM notifications ----------------------------------------------------------------
@@ -146,7 +148,9 @@ impl State {
 
     /// SWIM says a member is gone: failed, or left if it had announced its leave.
     pub(crate) fn on_leave(&mut self, now: Instant, m: &rumor_swim::Member) {
-        let Some(st) = self.members.get_mut(&m.name) else { return };
+        let Some(st) = self.members.get_mut(&m.name) else {
+            return;
+        };
         let event = match st.member.status {
             MemberStatus::Leaving => {
                 st.member.status = MemberStatus::Left;
@@ -169,7 +173,9 @@ impl State {
 
     /// SWIM says a member's meta (tags) or address changed.
     pub(crate) fn on_update(&mut self, m: &rumor_swim::Member) {
-        let Some(st) = self.members.get_mut(&m.name) else { return };
+        let Some(st) = self.members.get_mut(&m.name) else {
+            return;
+        };
         st.member.update_from_swim(m);
         let member = st.member.clone();
         tracing::info!(node = %member.name, "member updated");
@@ -200,7 +206,8 @@ impl State {
                     MemberStatus::Left => t.tombstone_timeout,
                     _ => return false,
                 };
-                st.leave_time.is_some_and(|at| now.saturating_duration_since(at) > timeout)
+                st.leave_time
+                    .is_some_and(|at| now.saturating_duration_since(at) > timeout)
             })
             .map(|st| st.member.name.clone())
             .collect();
@@ -208,5 +215,75 @@ impl State {
             self.erase(&name, "timeout");
         }
         self.intents.reap(now, t.recent_intent_timeout);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! A bare [`State`] with members, for unit tests of the state machine.
+
+    use super::*;
+
+    pub(crate) fn timing() -> Timing {
+        Timing {
+            broadcast_timeout: Duration::from_secs(5),
+            leave_propagate_delay: Duration::from_secs(1),
+            reap_interval: Duration::from_secs(15),
+            reconnect_timeout: Duration::from_secs(3600),
+            tombstone_timeout: Duration::from_secs(3600),
+            recent_intent_timeout: Duration::from_secs(300),
+        }
+    }
+
+    /// A state named `me`, knowing only itself (alive).
+    pub(crate) fn state(me: &str) -> State {
+        let mut s = State::new(Name::from(me), 4, timing());
+        add(&mut s, me, MemberStatus::Alive, 0);
+        s.events.clear();
+        s
+    }
+
+    /// Adds a member with a status and status time.
+    pub(crate) fn add(s: &mut State, name: &str, status: MemberStatus, ltime: u64) {
+        let member = Member {
+            name: Name::from(name),
+            addr: SocketAddr::from(([10, 0, 0, 1], 7946)),
+            tags: BTreeMap::new(),
+            status,
+            protocol: [1, 5, 2],
+            delegate: [2, 5, 5],
+        };
+        let leave_time =
+            matches!(status, MemberStatus::Failed | MemberStatus::Left).then_some(Instant::ZERO);
+        s.members.insert(
+            Name::from(name),
+            MemberState {
+                member,
+                status_ltime: ltime,
+                leave_time,
+            },
+        );
+    }
+
+    /// A SWIM member record for `name`.
+    pub(crate) fn swim_member(name: &str, meta: &[u8]) -> rumor_swim::Member {
+        rumor_swim::Member {
+            name: Name::from(name),
+            ip: [10, 0, 0, 9].into(),
+            port: 7946,
+            meta: Bytes::copy_from_slice(meta),
+            incarnation: 1,
+            state: rumor_swim::State::Alive,
+            vsn: [1, 5, 2, 2, 5, 5],
+            state_change: Instant::ZERO,
+        }
+    }
+
+    /// Statuses and status times by name.
+    pub(crate) fn summary(s: &State) -> Vec<(String, MemberStatus, u64)> {
+        s.members
+            .values()
+            .map(|m| (m.member.name.to_string(), m.member.status, m.status_ltime))
+            .collect()
     }
 }

@@ -18,14 +18,23 @@ pub(crate) struct EventRing {
 
 impl Default for EventRing {
     fn default() -> Self {
-        EventRing { slots: vec![None; EVENT_BUFFER_SIZE], min_time: 0 }
+        EventRing {
+            slots: vec![None; EVENT_BUFFER_SIZE],
+            min_time: 0,
+        }
     }
 }
 
 impl EventRing {
     /// Records the event if it is new; `now_time` is the event clock after witnessing it.
     /// Returns false for an event too old or already seen.
-    pub(crate) fn accept(&mut self, ltime: LamportTime, name: &str, payload: &[u8], now_time: LamportTime) -> bool {
+    pub(crate) fn accept(
+        &mut self,
+        ltime: LamportTime,
+        name: &str,
+        payload: &[u8],
+        now_time: LamportTime,
+    ) -> bool {
         if ltime < self.min_time {
             return false;
         }
@@ -34,16 +43,30 @@ impl EventRing {
             tracing::warn!(ltime, now_time, name, "received an old event");
             return false;
         }
-        let Some(slot) = self.slots.get_mut((ltime % size) as usize) else { return false };
-        let entry = UserEventEntry { name: name.to_owned(), payload: bytes::Bytes::copy_from_slice(payload) };
+        let Some(slot) = self.slots.get_mut((ltime % size) as usize) else {
+            return false;
+        };
+        let entry = UserEventEntry {
+            name: name.to_owned(),
+            payload: bytes::Bytes::copy_from_slice(payload),
+        };
         match slot {
             Some(seen) if seen.ltime == ltime => {
-                if seen.events.iter().any(|e| e.name == entry.name && e.payload == entry.payload) {
+                if seen
+                    .events
+                    .iter()
+                    .any(|e| e.name == entry.name && e.payload == entry.payload)
+                {
                     return false;
                 }
                 seen.events.push(entry);
             }
-            _ => *slot = Some(UserEvents { ltime, events: vec![entry] }),
+            _ => {
+                *slot = Some(UserEvents {
+                    ltime,
+                    events: vec![entry],
+                })
+            }
         }
         true
     }
@@ -60,7 +83,10 @@ impl State {
     pub(crate) fn handle_user_event(&mut self, msg: &UserEvent) -> bool {
         self.event_clock.witness(msg.ltime);
         let now_time = self.event_clock.time();
-        if !self.event_ring.accept(msg.ltime, &msg.name, &msg.payload, now_time) {
+        if !self
+            .event_ring
+            .accept(msg.ltime, &msg.name, &msg.payload, now_time)
+        {
             return false;
         }
         self.emit(Event::User {

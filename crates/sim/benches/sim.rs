@@ -1,6 +1,8 @@
 //! Criterion benchmark: one simulated minute of a converged 100-node LAN cluster.
 //! The headline speed figures (1k and 5k nodes) come from `rumor-sim speed`.
 
+#![allow(missing_docs)] // criterion_group! generates an undocumented function
+
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -57,12 +57,18 @@ pub struct LatencyModel {
 
 impl LatencyModel {
     /// A LAN: 250 µs to 500 µs one way per link, plus up to 100 µs of jitter.
-    pub const LAN: LatencyModel =
-        LatencyModel { base: Duration::from_micros(250), jitter: Duration::from_micros(100), link_spread: 1.0 };
+    pub const LAN: LatencyModel = LatencyModel {
+        base: Duration::from_micros(250),
+        jitter: Duration::from_micros(100),
+        link_spread: 1.0,
+    };
 
     /// Links between regions: 20 ms to 100 ms one way, plus up to 5 ms of jitter.
-    pub const WAN: LatencyModel =
-        LatencyModel { base: Duration::from_millis(20), jitter: Duration::from_millis(5), link_spread: 4.0 };
+    pub const WAN: LatencyModel = LatencyModel {
+        base: Duration::from_millis(20),
+        jitter: Duration::from_millis(5),
+        link_spread: 4.0,
+    };
 
     /// The model matching a profile.
     pub fn for_profile(p: Profile) -> LatencyModel {

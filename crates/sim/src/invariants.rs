@@ -17,16 +17,22 @@ pub(crate) struct Bitset {
 
 impl Bitset {
     pub(crate) fn new(n: usize) -> Self {
-        Bitset { words: vec![0; n.div_ceil(64)] }
+        Bitset {
+            words: vec![0; n.div_ceil(64)],
+        }
     }
 
     pub(crate) fn get(&self, i: usize) -> bool {
-        self.words.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+        self.words
+            .get(i / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
     /// Set bit `i`; true if it was clear.
     pub(crate) fn set(&mut self, i: usize) -> bool {
-        let Some(w) = self.words.get_mut(i / 64) else { return false };
+        let Some(w) = self.words.get_mut(i / 64) else {
+            return false;
+        };
         let bit = 1 << (i % 64);
         let was = *w & bit != 0;
         *w |= bit;
@@ -66,7 +72,14 @@ pub(crate) struct Spread {
 
 impl Spread {
     pub(crate) fn new(kind: SpreadKind, member: u32, start: Instant, n: usize) -> Self {
-        Spread { kind, member, start, known: Bitset::new(n), count: 0, done: None }
+        Spread {
+            kind,
+            member,
+            start,
+            known: Bitset::new(n),
+            count: 0,
+            done: None,
+        }
     }
 }
 
@@ -80,7 +93,10 @@ pub(crate) struct IncarnationTable {
 
 impl IncarnationTable {
     pub(crate) fn new(n: usize) -> Self {
-        IncarnationTable { n, seen: vec![0; n * n] }
+        IncarnationTable {
+            n,
+            seen: vec![0; n * n],
+        }
     }
 
     pub(crate) fn is_enabled(&self) -> bool {

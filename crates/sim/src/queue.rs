@@ -16,11 +16,25 @@ pub(crate) enum Ev {
     /// A datagram arrives.
     Packet { to: u32, from: u32, data: Vec<u8> },
     /// A stream's request arrives at the responder.
-    StreamOpen { to: u32, from: u32, id: StreamId, data: Vec<u8>, expect_reply: bool },
+    StreamOpen {
+        to: u32,
+        from: u32,
+        id: StreamId,
+        data: Vec<u8>,
+        expect_reply: bool,
+    },
     /// A stream's reply arrives back at the dialer.
-    StreamReply { to: u32, id: StreamId, data: Vec<u8> },
+    StreamReply {
+        to: u32,
+        id: StreamId,
+        data: Vec<u8>,
+    },
     /// A stream fails at the dialer: its deadline passed, or the connection was refused.
-    StreamFail { node: u32, id: StreamId, reason: &'static str },
+    StreamFail {
+        node: u32,
+        id: StreamId,
+        reason: &'static str,
+    },
     /// A paused node resumes.
     Resume { node: u32 },
     /// A leaving node shuts down.
@@ -69,7 +83,11 @@ pub(crate) struct Queue {
 impl Queue {
     pub(crate) fn push(&mut self, at: Instant, ev: Ev) {
         self.seq += 1;
-        self.heap.push(Entry { at, seq: self.seq, ev });
+        self.heap.push(Entry {
+            at,
+            seq: self.seq,
+            ev,
+        });
     }
 
     /// Time of the earliest entry.
@@ -103,9 +121,15 @@ mod tests {
         q.push(Instant::from_millis(1), Ev::Check);
         q.push(t, Ev::Wake { node: 1, token: 0 });
         assert!(matches!(q.pop_until(t), Some((_, Ev::Check))));
-        assert!(matches!(q.pop_until(t), Some((_, Ev::Wake { node: 2, .. }))));
-        assert!(matches!(q.pop_until(Instant::from_millis(4)), None));
-        assert!(matches!(q.pop_until(t), Some((_, Ev::Wake { node: 1, .. }))));
+        assert!(matches!(
+            q.pop_until(t),
+            Some((_, Ev::Wake { node: 2, .. }))
+        ));
+        assert!(q.pop_until(Instant::from_millis(4)).is_none());
+        assert!(matches!(
+            q.pop_until(t),
+            Some((_, Ev::Wake { node: 1, .. }))
+        ));
         assert_eq!(q.len(), 0);
     }
 }

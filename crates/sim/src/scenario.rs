@@ -24,7 +24,8 @@ use crate::sim::Sim;
 /// Time between two nodes' joins: the whole cluster forms in about 10 s, at most one join
 /// every 5 ms and at least one every 100 ms.
 pub fn join_spacing(n: usize) -> Duration {
-    (Duration::from_secs(10) / n.max(1) as u32).clamp(Duration::from_millis(5), Duration::from_millis(100))
+    (Duration::from_secs(10) / n.max(1) as u32)
+        .clamp(Duration::from_millis(5), Duration::from_millis(100))
 }
 
 /// The swim configuration the nodes of `cfg` run (node 0's, as an example).
@@ -119,7 +120,10 @@ pub fn crash_detection(n: usize, seed: u64, crashes: usize) -> Report {
 /// one, one more for that probe to fail, the longest suspicion, and 10 gossip rounds plus
 /// one probe period to spread the news.
 pub fn crash_bound(c: &Config, n: usize, first_probe_periods: u32) -> Duration {
-    c.probe_interval * (first_probe_periods + 1) + max_suspicion(c, n) + c.gossip_interval * 10 + c.probe_interval
+    c.probe_interval * (first_probe_periods + 1)
+        + max_suspicion(c, n)
+        + c.gossip_interval * 10
+        + c.probe_interval
 }
 
 /// [`crash_detection`] with any configuration.

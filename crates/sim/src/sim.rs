@@ -14,7 +14,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rumor_swim::{ConfigError, Event, Instant, Member, Node, State, StreamId, StreamStep, Transmit};
+use rumor_swim::{
+    ConfigError, Event, Instant, Member, Node, State, StreamId, StreamStep, Transmit,
+};
 use rumor_wire::Name;
 
 use crate::action::Action;
@@ -22,11 +24,11 @@ use crate::config::SimConfig;
 use crate::delegate::{SharedIntern, SimDelegate};
 use crate::hash::{splitmix64, Fnv1a64};
 use crate::invariants::{IncarnationTable, Spread, SpreadKind};
-use crate::network::{addr_of, index_of, Network};
+use crate::network::{addr_of, index_of, Network, TCP_DATA_RTO, TCP_SYN_RTO};
 use crate::queue::{Ev, Queue};
 use crate::report::{
-    Convergence, Detection, DetectionSummary, Dissemination, DisseminationReport, FalsePositive, FalsePositives,
-    NetworkStats, ProtocolStats, Report, Summary, Traffic, Violation,
+    Convergence, Detection, DetectionSummary, Dissemination, DisseminationReport, FalsePositive,
+    FalsePositives, NetworkStats, ProtocolStats, Report, Summary, Traffic, Violation,
 };
 
 /// What a simulated node is doing.
@@ -55,10 +57,24 @@ impl Status {
 /// Input waiting for a paused node, or being handed to a running one.
 #[derive(Debug)]
 enum Input {
-    Packet { from: u32, data: Vec<u8> },
-    Open { from: u32, id: StreamId, data: Vec<u8>, expect_reply: bool },
-    Reply { id: StreamId, data: Vec<u8> },
-    Fail { id: StreamId, reason: &'static str },
+    Packet {
+        from: u32,
+        data: Vec<u8>,
+    },
+    Open {
+        from: u32,
+        id: StreamId,
+        data: Vec<u8>,
+        expect_reply: bool,
+    },
+    Reply {
+        id: StreamId,
+        data: Vec<u8>,
+    },
+    Fail {
+        id: StreamId,
+        reason: &'static str,
+    },
 }
 
 /// Bytes and messages one node sent in the measurement window.
@@ -178,8 +194,11 @@ impl Sim {
             names.push(intern.borrow_mut().name(name));
         }
         let net = Network::new(cfg.seed, cfg.latency, cfg.loss, cfg.stream_bandwidth);
-        let incarnations =
-            if cfg.check_interval.is_some() { IncarnationTable::new(n) } else { IncarnationTable::default() };
+        let incarnations = if cfg.check_interval.is_some() {
+            IncarnationTable::new(n)
+        } else {
+            IncarnationTable::default()
+        };
         let mut sim = Sim {
             scenario: String::new(),
             now: Instant::ZERO,
@@ -243,7 +262,13 @@ impl Sim {
             Bytes::from(vec![(i % 251) as u8; self.cfg.meta_len])
         };
         let delegate = SimDelegate::new(Rc::clone(&self.intern));
-        Node::new(config, delegate, meta, node_seed(self.cfg.seed, i, restarts), self.now)
+        Node::new(
+            config,
+            delegate,
+            meta,
+            node_seed(self.cfg.seed, i, restarts),
+            self.now,
+        )
     }
 
     /// Name this run in its report.
@@ -301,7 +326,11 @@ impl Sim {
     /// Broadcasts still queued for gossip, summed over all running nodes (0 once the
     /// gossip of the last change has been sent its full count everywhere).
     pub fn queued_broadcasts(&self) -> usize {
-        self.nodes.iter().filter(|n| n.status == Status::Running).map(|n| n.node.queued_broadcasts()).sum()
+        self.nodes
+            .iter()
+            .filter(|n| n.status == Status::Running)
+            .map(|n| n.node.queued_broadcasts())
+            .sum()
     }
 
     /// Pending events in the queue.
@@ -350,9 +379,21 @@ impl Sim {
     /// Node 0 founds the cluster at `start`; node `i` joins through node 0 at
     /// `start + i * spacing`.
     pub fn join_staggered(&mut self, start: Instant, spacing: Duration) {
-        self.schedule(start, Action::Join { node: 0, seeds: Vec::new() });
+        self.schedule(
+            start,
+            Action::Join {
+                node: 0,
+                seeds: Vec::new(),
+            },
+        );
         for i in 1..self.nodes.len() {
-            self.schedule(start + spacing * i as u32, Action::Join { node: i, seeds: vec![0] });
+            self.schedule(
+                start + spacing * i as u32,
+                Action::Join {
+                    node: i,
+                    seeds: vec![0],
+                },
+            );
         }
     }
 
@@ -363,7 +404,10 @@ impl Sim {
 
     /// Pause node `i` now for `d`.
     pub fn pause(&mut self, i: usize, d: Duration) {
-        self.act(Action::Pause { node: i, duration: d });
+        self.act(Action::Pause {
+            node: i,
+            duration: d,
+        });
     }
 
     /// Partition now (see [`Action::Partition`]).
@@ -419,9 +463,21 @@ impl Sim {
                 self.after_input(i);
             }
             Ev::Packet { to, from, data } => self.deliver(to, Input::Packet { from, data }),
-            Ev::StreamOpen { to, from, id, data, expect_reply } => {
-                self.deliver(to, Input::Open { from, id, data, expect_reply })
-            }
+            Ev::StreamOpen {
+                to,
+                from,
+                id,
+                data,
+                expect_reply,
+            } => self.deliver(
+                to,
+                Input::Open {
+                    from,
+                    id,
+                    data,
+                    expect_reply,
+                },
+            ),
             Ev::StreamReply { to, id, data } => self.deliver(to, Input::Reply { id, data }),
             Ev::StreamFail { node, id, reason } => self.deliver(node, Input::Fail { id, reason }),
             Ev::Resume { node } => self.resume(node as usize),
@@ -443,7 +499,10 @@ impl Sim {
             Status::Paused { .. } => {
                 let buf = self.inbox.entry(to).or_default();
                 if matches!(input, Input::Packet { .. }) {
-                    let queued = buf.iter().filter(|x| matches!(x, Input::Packet { .. })).count();
+                    let queued = buf
+                        .iter()
+                        .filter(|x| matches!(x, Input::Packet { .. }))
+                        .count();
                     if queued >= self.cfg.pause_buffer_packets {
                         self.netstats.buffer_overflow += 1;
                         return;
@@ -453,10 +512,22 @@ impl Sim {
             }
             Status::Crashed | Status::Left => match input {
                 Input::Packet { .. } => self.netstats.to_down_node += 1,
-                Input::Open { from, id, expect_reply: true, .. } => {
+                Input::Open {
+                    from,
+                    id,
+                    expect_reply: true,
+                    ..
+                } => {
                     // A dead process on a live host: the connection is refused.
                     let at = self.now + self.net.one_way(i, from as usize);
-                    self.queue.push(at, Ev::StreamFail { node: from, id, reason: "connection refused" });
+                    self.queue.push(
+                        at,
+                        Ev::StreamFail {
+                            node: from,
+                            id,
+                            reason: "connection refused",
+                        },
+                    );
                 }
                 _ => {}
             },
@@ -468,10 +539,19 @@ impl Sim {
         match input {
             Input::Packet { from, data } => {
                 self.netstats.delivered += 1;
-                self.nodes[i].node.handle_packet(now, addr_of(from as usize), &data);
+                self.nodes[i]
+                    .node
+                    .handle_packet(now, addr_of(from as usize), &data);
             }
-            Input::Open { from, id, data, expect_reply } => {
-                let step = self.nodes[i].node.handle_stream(now, addr_of(from as usize), &data);
+            Input::Open {
+                from,
+                id,
+                data,
+                expect_reply,
+            } => {
+                let step = self.nodes[i]
+                    .node
+                    .handle_stream(now, addr_of(from as usize), &data);
                 if expect_reply {
                     let reply = match step {
                         StreamStep::Reply(bytes) => bytes,
@@ -482,8 +562,17 @@ impl Sim {
                     if self.net.reachable(i, j) {
                         let sent = &mut self.nodes[i].sent;
                         sent.stream_bytes += reply.len() as u64;
-                        let at = now + self.net.transfer(reply.len()) + self.net.one_way(i, j);
-                        self.queue.push(at, Ev::StreamReply { to: from, id, data: reply });
+                        let at = now
+                            + self.net.transfer(reply.len())
+                            + self.net.tcp_segment(i, j, TCP_DATA_RTO);
+                        self.queue.push(
+                            at,
+                            Ev::StreamReply {
+                                to: from,
+                                id,
+                                data: reply,
+                            },
+                        );
                     }
                 }
             }
@@ -524,7 +613,13 @@ impl Sim {
             n.wake_at = next;
             n.token = n.token.wrapping_add(1);
             let at = next.map_or(now, |t| t.max(now));
-            self.queue.push(at, Ev::Wake { node: i as u32, token: n.token });
+            self.queue.push(
+                at,
+                Ev::Wake {
+                    node: i as u32,
+                    token: n.token,
+                },
+            );
         }
     }
 
@@ -549,27 +644,56 @@ impl Sim {
                     return;
                 }
                 let at = now + self.net.one_way(i, j);
-                self.queue.push(at, Ev::Packet { to: j as u32, from: i as u32, data });
+                self.queue.push(
+                    at,
+                    Ev::Packet {
+                        to: j as u32,
+                        from: i as u32,
+                        data,
+                    },
+                );
             }
-            Transmit::Stream { id, to, data, expect_reply, deadline } => {
+            Transmit::Stream {
+                id,
+                to,
+                data,
+                expect_reply,
+                deadline,
+            } => {
                 let sent = &mut self.nodes[i].sent;
                 sent.streams += 1;
                 sent.stream_bytes += data.len() as u64;
                 if expect_reply {
                     self.streams.insert((i as u32, id));
-                    self.queue.push(deadline.max(now), Ev::StreamFail { node: i as u32, id, reason: "timeout" });
+                    self.queue.push(
+                        deadline.max(now),
+                        Ev::StreamFail {
+                            node: i as u32,
+                            id,
+                            reason: "timeout",
+                        },
+                    );
                 }
                 let Some(j) = index_of(to, count) else { return };
                 if !self.net.reachable(i, j) {
                     return; // the SYN is lost: the deadline fails it
                 }
-                // Handshake (a round trip), then the request.
+                // Handshake (a round trip), then the request; lost segments are resent.
                 let at = now
-                    + self.net.one_way(i, j)
-                    + self.net.one_way(j, i)
-                    + self.net.one_way(i, j)
+                    + self.net.tcp_segment(i, j, TCP_SYN_RTO)
+                    + self.net.tcp_segment(j, i, TCP_SYN_RTO)
+                    + self.net.tcp_segment(i, j, TCP_DATA_RTO)
                     + self.net.transfer(data.len());
-                self.queue.push(at, Ev::StreamOpen { to: j as u32, from: i as u32, id, data, expect_reply });
+                self.queue.push(
+                    at,
+                    Ev::StreamOpen {
+                        to: j as u32,
+                        from: i as u32,
+                        id,
+                        data,
+                        expect_reply,
+                    },
+                );
             }
         }
     }
@@ -618,7 +742,11 @@ impl Sim {
                     let s = self.open_spread(SpreadKind::Join, node as u32);
                     self.mark_known(s, node);
                 }
-                let addrs: Vec<_> = seeds.iter().filter(|&&s| s < n).map(|&s| addr_of(s)).collect();
+                let addrs: Vec<_> = seeds
+                    .iter()
+                    .filter(|&&s| s < n)
+                    .map(|&s| addr_of(s))
+                    .collect();
                 let _ = self.nodes[node].node.join(now, &addrs);
                 self.after_input(node);
             }
@@ -632,7 +760,13 @@ impl Sim {
                 if self.nodes[i].joined {
                     let spread = self.open_spread(SpreadKind::Dead(self.crashes.len()), i as u32);
                     self.watch.push((i as u32, self.crashes.len()));
-                    self.crashes.push(Crash { node: i as u32, at: now, first_suspect: None, first_dead: None, spread });
+                    self.crashes.push(Crash {
+                        node: i as u32,
+                        at: now,
+                        first_suspect: None,
+                        first_dead: None,
+                        spread,
+                    });
                 }
             }
             Action::Restart { node, seeds } => {
@@ -702,7 +836,10 @@ impl Sim {
                 self.nodes[i].leaving = true;
                 self.nodes[i].node.leave(now);
                 self.after_input(i);
-                self.queue.push(now + self.cfg.leave_timeout, Ev::Shutdown { node: i as u32 });
+                self.queue.push(
+                    now + self.cfg.leave_timeout,
+                    Ev::Shutdown { node: i as u32 },
+                );
             }
             Action::SetMeta { node, meta } => {
                 if node >= n || self.nodes[node].status != Status::Running {
@@ -728,14 +865,22 @@ impl Sim {
             Event::Leave(m) => self.member_event(observer, 2, &m),
             Event::Update(m) => self.member_event(observer, 3, &m),
             Event::JoinFinished { errors, .. } => self.join_errors += errors.len() as u64,
-            Event::LeaveFinished => self.queue.push(self.now, Ev::Shutdown { node: observer as u32 }),
+            Event::LeaveFinished => self.queue.push(
+                self.now,
+                Ev::Shutdown {
+                    node: observer as u32,
+                },
+            ),
             Event::Conflict { .. } | Event::PingRtt { .. } => {}
         }
     }
 
     fn member_event(&mut self, observer: usize, kind: u8, m: &Member) {
         let Some(mi) = self.index_of_name(&m.name) else {
-            self.violation("unknown_member", format!("node {observer} reports unknown member {:?}", m.name));
+            self.violation(
+                "unknown_member",
+                format!("node {observer} reports unknown member {:?}", m.name),
+            );
             return;
         };
         self.member_events += 1;
@@ -748,13 +893,18 @@ impl Sim {
         if let Some(prev) = self.incarnations.observe(observer, mi, m.incarnation) {
             self.violation(
                 "incarnation_decreased",
-                format!("node {observer} went from incarnation {prev} to {} for node {mi}", m.incarnation),
+                format!(
+                    "node {observer} went from incarnation {prev} to {} for node {mi}",
+                    m.incarnation
+                ),
             );
         }
         match (kind, m.state) {
             (2, State::Dead) => self.on_dead(observer, mi, m.incarnation),
             (1 | 3, State::Alive) => {
-                let Some(ids) = self.open.get(&(mi as u32)).cloned() else { return };
+                let Some(ids) = self.open.get(&(mi as u32)).cloned() else {
+                    return;
+                };
                 for s in ids {
                     let hit = match self.spreads[s].kind {
                         SpreadKind::Join => kind == 1,
@@ -773,7 +923,9 @@ impl Sim {
     fn on_dead(&mut self, observer: usize, member: usize, inc: u32) {
         let status = self.nodes[member].status;
         if status == Status::Crashed {
-            let Some(ids) = self.open.get(&(member as u32)).cloned() else { return };
+            let Some(ids) = self.open.get(&(member as u32)).cloned() else {
+                return;
+            };
             for s in ids {
                 if let SpreadKind::Dead(c) = self.spreads[s].kind {
                     let crash = &mut self.crashes[c];
@@ -801,7 +953,9 @@ impl Sim {
         } else if sn.lossy || self.loss_ever {
             Some("packet loss".to_string())
         } else if self.nodes[first as usize].faulted {
-            Some(format!("first declared by node {first}, which was paused or partitioned"))
+            Some(format!(
+                "first declared by node {first}, which was paused or partitioned"
+            ))
         } else {
             None
         };
@@ -831,7 +985,9 @@ impl Sim {
         let names = &self.names;
         let crashes = &mut self.crashes;
         self.watch.retain(|&(c, ci)| {
-            let seen = node.member(&names[c as usize]).is_some_and(|m| m.state != State::Alive);
+            let seen = node
+                .member(&names[c as usize])
+                .is_some_and(|m| m.state != State::Alive);
             if seen {
                 crashes[ci].first_suspect.get_or_insert(now);
             }
@@ -841,7 +997,8 @@ impl Sim {
 
     fn open_spread(&mut self, kind: SpreadKind, member: u32) -> usize {
         let id = self.spreads.len();
-        self.spreads.push(Spread::new(kind, member, self.now, self.nodes.len()));
+        self.spreads
+            .push(Spread::new(kind, member, self.now, self.nodes.len()));
         self.open.entry(member).or_default().push(id);
         id
     }
@@ -920,7 +1077,11 @@ impl Sim {
         tracing::warn!(kind, %detail, "invariant violated");
         self.violation_count += 1;
         if self.violations.len() < 1000 {
-            self.violations.push(Violation { time_s: at_s(self.now), kind: kind.to_string(), detail });
+            self.violations.push(Violation {
+                time_s: at_s(self.now),
+                kind: kind.to_string(),
+                detail,
+            });
         }
     }
 
@@ -938,7 +1099,9 @@ impl Sim {
                 continue;
             }
             for m in self.nodes[o].node.members() {
-                let Some(mi) = self.index_of_name(&m.name) else { continue };
+                let Some(mi) = self.index_of_name(&m.name) else {
+                    continue;
+                };
                 if let Some(prev) = self.incarnations.observe(o, mi, m.incarnation) {
                     bad.push((o, mi, prev, m.incarnation));
                 }
@@ -956,13 +1119,18 @@ impl Sim {
     /// and every crashed or departed node dead, left or forgotten; else the first
     /// disagreement found.
     pub fn convergence_issue(&self) -> Option<String> {
-        let gone: Vec<usize> =
-            (0..self.nodes.len()).filter(|&i| self.nodes[i].joined && !self.nodes[i].status.is_live()).collect();
+        let gone: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].joined && !self.nodes[i].status.is_live())
+            .collect();
         for (o, sn) in self.nodes.iter().enumerate() {
             if !sn.joined || !sn.status.is_live() {
                 continue;
             }
-            let alive = sn.node.members().filter(|m| m.state == State::Alive).count();
+            let alive = sn
+                .node
+                .members()
+                .filter(|m| m.state == State::Alive)
+                .count();
             for &g in &gone {
                 if let Some(m) = sn.node.member(&self.names[g]) {
                     if !m.state.is_gone() {
@@ -979,9 +1147,15 @@ impl Sim {
                 return Some(match missing {
                     Some(j) => {
                         let st = sn.node.member(&self.names[j]).map(|m| m.state);
-                        format!("node {o} sees live node {j} as {st:?} ({alive} of {} alive)", self.live_count)
+                        format!(
+                            "node {o} sees live node {j} as {st:?} ({alive} of {} alive)",
+                            self.live_count
+                        )
                     }
-                    None => format!("node {o} sees {alive} members alive, {} are live", self.live_count),
+                    None => format!(
+                        "node {o} sees {alive} members alive, {} are live",
+                        self.live_count
+                    ),
                 });
             }
         }
@@ -1000,7 +1174,8 @@ impl Sim {
         let start = self.now;
         let end = start + limit;
         // The check costs O(n²) cheap steps; space it so it stays a small share of the run.
-        let step = Duration::from_micros(500 * self.nodes.len() as u64).max(Duration::from_millis(100));
+        let step =
+            Duration::from_micros(500 * self.nodes.len() as u64).max(Duration::from_millis(100));
         loop {
             if self.is_converged() {
                 let took = self.now.saturating_duration_since(start);
@@ -1014,7 +1189,10 @@ impl Sim {
             }
             if self.now >= end {
                 let issue = self.convergence_issue().unwrap_or_default();
-                self.violation("not_converged", format!("{label}: not converged after {:?}: {issue}", limit));
+                self.violation(
+                    "not_converged",
+                    format!("{label}: not converged after {:?}: {issue}", limit),
+                );
                 self.convergence.push(Convergence {
                     label: label.to_string(),
                     started_s: at_s(start),
@@ -1035,7 +1213,11 @@ impl Sim {
         let window = self.now.saturating_duration_since(self.window_start);
         let ws = secs(window).max(1e-9);
         let members = self.live_count.max(1) as f64;
-        let mut traffic = Traffic { window_start_s: at_s(self.window_start), window_s: secs(window), ..Traffic::default() };
+        let mut traffic = Traffic {
+            window_start_s: at_s(self.window_start),
+            window_s: secs(window),
+            ..Traffic::default()
+        };
         let mut max_bytes = 0u64;
         for sn in &self.nodes {
             traffic.packets += sn.sent.packets;
@@ -1050,7 +1232,8 @@ impl Sim {
         traffic.stream_bytes_per_member_s = traffic.stream_bytes as f64 / members / ws;
         traffic.max_member_bytes_s = max_bytes as f64 / ws;
 
-        let delay = |t: Option<Instant>, from: Instant| t.map(|t| secs(t.saturating_duration_since(from)));
+        let delay =
+            |t: Option<Instant>, from: Instant| t.map(|t| secs(t.saturating_duration_since(from)));
         let detections: Vec<Detection> = self
             .crashes
             .iter()
@@ -1062,7 +1245,8 @@ impl Sim {
                 all_dead_s: delay(self.spreads[c.spread].done, c.at),
             })
             .collect();
-        let col = |f: fn(&Detection) -> Option<f64>| detections.iter().filter_map(f).collect::<Vec<_>>();
+        let col =
+            |f: fn(&Detection) -> Option<f64>| detections.iter().filter_map(f).collect::<Vec<_>>();
         let detection_summary = DetectionSummary {
             first_suspect: Summary::of(&col(|d| d.first_suspect_s)),
             first_dead: Summary::of(&col(|d| d.first_dead_s)),

@@ -21,7 +21,7 @@
 //!    10 gossip rounds and one probe period for that:
 //!    `all_dead <= first_suspect + max_suspicion + 10 * gossip_interval + T`.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use std::time::Duration;
 
@@ -33,20 +33,32 @@ fn crashed_nodes_declared_dead_by_all_within_bound_across_20_seeds() {
     let swim = scenario::swim_config(&SimConfig::new(n, 0));
     let t = swim.probe_interval.as_secs_f64();
     let first_bound = 13.0 * t;
-    let spread = scenario::max_suspicion(&swim, n) + swim.gossip_interval * 10 + swim.probe_interval;
-    assert_eq!(scenario::max_suspicion(&swim, n), Duration::from_millis(40_752));
+    let spread =
+        scenario::max_suspicion(&swim, n) + swim.gossip_interval * 10 + swim.probe_interval;
+    assert_eq!(
+        scenario::max_suspicion(&swim, n),
+        Duration::from_millis(40_752)
+    );
     let mut first = Vec::new();
     let mut all = Vec::new();
     for seed in 0..20 {
         let r = scenario::crash_detection(n, seed, 2);
         assert!(r.ok, "seed {seed}: violations {:?}", r.violations);
         assert_eq!(r.detections.len(), 2, "seed {seed}");
-        assert_eq!(r.false_positives.count, 0, "seed {seed}: {:?}", r.false_positives);
+        assert_eq!(
+            r.false_positives.count, 0,
+            "seed {seed}: {:?}",
+            r.false_positives
+        );
         for d in &r.detections {
             let fs = d.first_suspect_s.unwrap();
             let fd = d.first_dead_s.unwrap();
             let ad = d.all_dead_s.unwrap();
-            assert!(fs <= first_bound, "seed {seed}: node {} first suspected after {fs} s", d.node);
+            assert!(
+                fs <= first_bound,
+                "seed {seed}: node {} first suspected after {fs} s",
+                d.node
+            );
             assert!(fs <= fd && fd <= ad, "seed {seed}: {d:?}");
             assert!(
                 ad <= fs + spread.as_secs_f64(),
@@ -58,7 +70,10 @@ fn crashed_nodes_declared_dead_by_all_within_bound_across_20_seeds() {
             all.push(ad);
         }
         // And every live member's view converged afterwards.
-        assert!(r.convergence.iter().all(|c| c.converged_after_s.is_some()), "seed {seed}");
+        assert!(
+            r.convergence.iter().all(|c| c.converged_after_s.is_some()),
+            "seed {seed}"
+        );
     }
     let mean = first.iter().sum::<f64>() / first.len() as f64;
     // SWIM's expected first detection is ~1.58 T plus the probe's own period: stay near it.

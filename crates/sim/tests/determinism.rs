@@ -15,9 +15,21 @@ fn run(seed: u64) -> Report {
     cfg.loss = 0.02;
     let mut sim = Sim::new(cfg).unwrap();
     sim.join_staggered(Instant::ZERO, scenario::join_spacing(40));
-    sim.schedule(Instant::from_millis(15_000), Action::Pause { node: 5, duration: Duration::from_secs(3) });
+    sim.schedule(
+        Instant::from_millis(15_000),
+        Action::Pause {
+            node: 5,
+            duration: Duration::from_secs(3),
+        },
+    );
     sim.schedule(Instant::from_millis(20_000), Action::Crash(7));
-    sim.schedule(Instant::from_millis(25_000), Action::SetMeta { node: 9, meta: Bytes::from_static(b"v=2") });
+    sim.schedule(
+        Instant::from_millis(25_000),
+        Action::SetMeta {
+            node: 9,
+            meta: Bytes::from_static(b"v=2"),
+        },
+    );
     sim.run_until(Instant::from_millis(70_000));
     sim.report()
 }
@@ -27,7 +39,11 @@ fn same_seed_same_hash_different_seed_different_hash() {
     let a = run(11);
     let b = run(11);
     let c = run(12);
-    assert!(a.member_events > 40 * 40, "the run has events: {}", a.member_events);
+    assert!(
+        a.member_events > 40 * 40,
+        "the run has events: {}",
+        a.member_events
+    );
     assert_eq!(a.event_log_hash, b.event_log_hash);
     assert_eq!(a, b, "whole reports are identical");
     assert_ne!(a.event_log_hash, c.event_log_hash);

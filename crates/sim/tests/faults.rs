@@ -15,7 +15,11 @@ fn partition_heals_and_converges() {
     // Both halves declared the other dead: false positives, all explained by the partition.
     assert!(r.false_positives.count > 0);
     assert_eq!(r.false_positives.without_cause, 0);
-    assert!(r.convergence.iter().all(|c| c.converged_after_s.is_some()), "{:?}", r.convergence);
+    assert!(
+        r.convergence.iter().all(|c| c.converged_after_s.is_some()),
+        "{:?}",
+        r.convergence
+    );
 }
 
 #[test]
@@ -34,7 +38,11 @@ fn leaves_and_meta_updates_spread() {
     let r = scenario::meta_update(30, 4, 3);
     assert!(r.ok, "violations: {:?}", r.violations);
     assert_eq!(r.dissemination.metas.count, 3);
-    assert!(r.dissemination.metas.max_s < 5.0, "{:?}", r.dissemination.metas);
+    assert!(
+        r.dissemination.metas.max_s < 5.0,
+        "{:?}",
+        r.dissemination.metas
+    );
 }
 
 #[test]
@@ -42,7 +50,7 @@ fn crashed_node_restarts_and_rejoins() {
     let n = 20;
     let mut sim = scenario::form_cluster(SimConfig::new(n, 9), "restart");
     sim.crash(4);
-    sim.run_for(Duration::from_secs(60));
+    sim.run_for(Duration::from_secs(20));
     assert_eq!(sim.node(0).member(sim.name(4)).unwrap().state, State::Dead);
     sim.restart(4, vec![0]);
     assert_eq!(sim.status(4), Status::Running);

@@ -37,8 +37,19 @@ pub fn pool_config(ip: IpAddr) -> PoolConfig {
     p
 }
 
+/// Log to the test output when `RUST_LOG` is set (e.g. `RUST_LOG=rumor_net=trace`).
+pub fn init_logging() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// Start a bare swim pool named `name`.
 pub async fn spawn_node(name: &str, pool: PoolConfig) -> SwimPool {
+    init_logging();
     let bound = Pool::bind(pool).await.unwrap();
     let config = fast_config(name, bound.local_addr());
     let seed = bound.local_addr().port() as u64;

@@ -118,7 +118,9 @@ struct Speed {
 
 /// Resident set size of this process, from /proc (0 where unavailable).
 fn rss_bytes() -> u64 {
-    let Ok(s) = std::fs::read_to_string("/proc/self/status") else { return 0 };
+    let Ok(s) = std::fs::read_to_string("/proc/self/status") else {
+        return 0;
+    };
     s.lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
@@ -127,7 +129,11 @@ fn rss_bytes() -> u64 {
 
 fn phase(sim_s: f64, wall: Duration) -> Phase {
     let wall_s = wall.as_secs_f64();
-    Phase { sim_s, wall_s, sim_s_per_wall_s: if wall_s > 0.0 { sim_s / wall_s } else { 0.0 } }
+    Phase {
+        sim_s,
+        wall_s,
+        sim_s_per_wall_s: if wall_s > 0.0 { sim_s / wall_s } else { 0.0 },
+    }
 }
 
 fn speed(cfg: SimConfig, duration: Duration) -> Speed {
@@ -146,7 +152,10 @@ fn speed(cfg: SimConfig, duration: Duration) -> Speed {
     while sim.queued_broadcasts() > 0 && sim.now() < limit {
         sim.run_for(Duration::from_secs(1));
     }
-    let drain = phase(sim.now().saturating_duration_since(t0).as_secs_f64(), wall.elapsed());
+    let drain = phase(
+        sim.now().saturating_duration_since(t0).as_secs_f64(),
+        wall.elapsed(),
+    );
     let rss_drained = rss_bytes();
     sim.reset_traffic();
     let wall = std::time::Instant::now();
@@ -177,7 +186,11 @@ fn speed(cfg: SimConfig, duration: Duration) -> Speed {
 }
 
 fn print<T: Serialize>(v: &T, compact: bool) -> Result<(), serde_json::Error> {
-    let s = if compact { serde_json::to_string(v)? } else { serde_json::to_string_pretty(v)? };
+    let s = if compact {
+        serde_json::to_string(v)?
+    } else {
+        serde_json::to_string_pretty(v)?
+    };
     println!("{s}");
     Ok(())
 }
@@ -191,10 +204,16 @@ fn main() -> ExitCode {
     };
     let mut cfg = SimConfig::new(a.nodes, a.seed).with_profile(profile);
     if let Some(ms) = a.latency_ms {
-        cfg.latency = LatencyModel { base: Duration::from_secs_f64(ms / 1000.0), ..cfg.latency };
+        cfg.latency = LatencyModel {
+            base: Duration::from_secs_f64(ms / 1000.0),
+            ..cfg.latency
+        };
     }
     if let Some(ms) = a.jitter_ms {
-        cfg.latency = LatencyModel { jitter: Duration::from_secs_f64(ms / 1000.0), ..cfg.latency };
+        cfg.latency = LatencyModel {
+            jitter: Duration::from_secs_f64(ms / 1000.0),
+            ..cfg.latency
+        };
     }
     cfg.meta_len = a.meta_len;
     if a.no_checks {
@@ -220,7 +239,11 @@ fn main() -> ExitCode {
                 eprintln!("rumor-sim: {e}");
                 return ExitCode::FAILURE;
             }
-            return if ok { ExitCode::SUCCESS } else { ExitCode::from(2) };
+            return if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            };
         }
     };
     if let Err(e) = print(&report, a.compact) {
