@@ -33,7 +33,9 @@ pub struct Agent {
 
 impl std::fmt::Debug for Agent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Agent").field("node", &self.config.node).finish_non_exhaustive()
+        f.debug_struct("Agent")
+            .field("node", &self.config.node)
+            .finish_non_exhaustive()
     }
 }
 
@@ -85,18 +87,27 @@ impl Agent {
         let mut pool_cfg = PoolConfig::new(config.bind);
         let swim_probe = swim_config(&config, config.bind);
         pool_cfg.tcp_timeout = swim_probe.tcp_timeout;
-        let bound = Pool::bind(pool_cfg).await.with_context(|| format!("cannot bind the gossip address {}", config.bind))?;
+        let bound = Pool::bind(pool_cfg)
+            .await
+            .with_context(|| format!("cannot bind the gossip address {}", config.bind))?;
         let advertise = config.advertise_addr(bound.local_addr());
         let swim = swim_config(&config, advertise);
         let guard = LanGuard::new(config.dc.clone());
         let mut serf_cfg = SerfConfig::new(swim, config.tags.clone());
         serf_cfg.guard = Some(Box::new(guard));
         let seed: u64 = rand_seed();
-        let serf = Serf::new(serf_cfg, seed, bound.now()).map_err(|e| anyhow!("cannot start the pool: {e}"))?;
+        let serf = Serf::new(serf_cfg, seed, bound.now())
+            .map_err(|e| anyhow!("cannot start the pool: {e}"))?;
         let lan = bound.start(serf);
         let (shutdown, _) = watch::channel(false);
         let (member_events, _) = broadcast::channel(512);
-        let agent = Arc::new(Agent { config, lan, logs, shutdown, member_events });
+        let agent = Arc::new(Agent {
+            config,
+            lan,
+            logs,
+            shutdown,
+            member_events,
+        });
         agent.clone().spawn_event_pump();
         tracing::info!(node = %agent.config.node, dc = %agent.config.dc, gossip = %agent.lan.local_addr(), %advertise, "agent started");
         Ok(agent)
@@ -129,9 +140,10 @@ impl Agent {
                     _ => continue,
                 };
                 tracing::info!(event = kind, member = %m.name, addr = %m.addr, "{kind}: {}", m.name);
-                let _ = self
-                    .member_events
-                    .send(proto::MemberEventRecord { event: kind.to_string(), members: vec![rpc_member(m)] });
+                let _ = self.member_events.send(proto::MemberEventRecord {
+                    event: kind.to_string(),
+                    members: vec![rpc_member(m)],
+                });
             }
         });
     }
@@ -153,7 +165,11 @@ impl Agent {
 
     /// Every member, RPC form.
     pub fn rpc_members(&self) -> Vec<proto::Member> {
-        self.lan.call(|serf, _| serf.members()).iter().map(rpc_member).collect()
+        self.lan
+            .call(|serf, _| serf.members())
+            .iter()
+            .map(rpc_member)
+            .collect()
     }
 
     /// Resolve `addrs` (names are looked up again on every call) and join through them.
@@ -174,9 +190,11 @@ impl Agent {
             bail!("{}", errors.join("; "));
         }
         let timeout = self.lan.config().tcp_timeout + Duration::from_secs(5);
-        let n = rumor_net::join_with(&self.lan, timeout, |serf, now| serf.join(now, &resolved, !replay))
-            .await
-            .map_err(|e| anyhow!("{e}"))?;
+        let n = rumor_net::join_with(&self.lan, timeout, |serf, now| {
+            serf.join(now, &resolved, !replay)
+        })
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
         Ok(n)
     }
 
@@ -201,33 +219,48 @@ impl Agent {
 
     /// Force a member out.
     pub fn force_leave(&self, node: &str, prune: bool) -> Result<()> {
-        self.lan.call(|serf, now| serf.force_leave(now, node, prune)).map_err(|e| anyhow!("{e}"))
+        self.lan
+            .call(|serf, now| serf.force_leave(now, node, prune))
+            .map_err(|e| anyhow!("{e}"))
     }
 
     /// Set and delete tags (the `dc` tag cannot be changed).
     pub fn update_tags(&self, set: BTreeMap<String, String>, delete: &[String]) -> Result<()> {
-        if set.get(crate::guard::DC_TAG).is_some_and(|v| *v != self.config.dc) || delete.iter().any(|d| d == "dc") {
+        if set
+            .get(crate::guard::DC_TAG)
+            .is_some_and(|v| *v != self.config.dc)
+            || delete.iter().any(|d| d == "dc")
+        {
             bail!("the dc tag is the agent's datacenter and cannot be changed");
         }
-        self.lan.call(|serf, now| {
-            let mut tags = serf.local_member().tags;
-            for d in delete {
-                tags.remove(d);
-            }
-            tags.extend(set);
-            serf.set_tags(now, tags)
-        })
-        .map_err(|e| anyhow!("{e}"))
+        self.lan
+            .call(|serf, now| {
+                let mut tags = serf.local_member().tags;
+                for d in delete {
+                    tags.remove(d);
+                }
+                tags.extend(set);
+                serf.set_tags(now, tags)
+            })
+            .map_err(|e| anyhow!("{e}"))
     }
 
     /// The `stats` map.
     pub fn rpc_stats(&self) -> proto::Stats {
         let members = self.lan.call(|serf, _| serf.members());
-        let (health, clock, swim) =
-            self.lan.call(|serf, _| (serf.health_score(), serf.member_clock(), serf.swim().stats()));
+        let (health, clock, swim) = self.lan.call(|serf, _| {
+            (
+                serf.health_score(),
+                serf.member_clock(),
+                serf.swim().stats(),
+            )
+        });
         let count = |s: MemberStatus| members.iter().filter(|m| m.status == s).count().to_string();
         let mut stats = proto::Stats::new();
-        stats.insert("agent".into(), BTreeMap::from([("name".into(), self.config.node.clone())]));
+        stats.insert(
+            "agent".into(),
+            BTreeMap::from([("name".into(), self.config.node.clone())]),
+        );
         stats.insert(
             "runtime".into(),
             BTreeMap::from([
@@ -236,7 +269,10 @@ impl Agent {
                 ("version".into(), env!("CARGO_PKG_VERSION").to_string()),
                 (
                     "cpu_count".into(),
-                    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).to_string(),
+                    std::thread::available_parallelism()
+                        .map(|n| n.get())
+                        .unwrap_or(1)
+                        .to_string(),
                 ),
             ]),
         );
@@ -291,7 +327,11 @@ impl Agent {
                 Err(e) => {
                     let now = tokio::time::Instant::now();
                     if now + backoff > deadline {
-                        bail!("could not join {:?} within {:?}: {e:#}", self.config.join, self.config.join_timeout);
+                        bail!(
+                            "could not join {:?} within {:?}: {e:#}",
+                            self.config.join,
+                            self.config.join_timeout
+                        );
                     }
                     tracing::warn!(attempt, error = %format!("{e:#}"), retry_in = ?backoff, "join failed; retrying");
                     tokio::time::sleep(backoff).await;
@@ -311,7 +351,10 @@ fn rand_seed() -> u64 {
             return u64::from_le_bytes(b);
         }
     }
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     (t as u64) ^ u64::from(std::process::id()).rotate_left(32)
 }
 

@@ -89,8 +89,9 @@ pub struct AgentConfig {
 
 /// Parse `IP:PORT` or `[IPv6]:PORT`, naming the option in the error.
 pub fn parse_socket_addr(what: &str, s: &str) -> Result<SocketAddr> {
-    s.parse::<SocketAddr>()
-        .with_context(|| format!("{what} '{s}' is not an address of the form IP:PORT or [IPv6]:PORT"))
+    s.parse::<SocketAddr>().with_context(|| {
+        format!("{what} '{s}' is not an address of the form IP:PORT or [IPv6]:PORT")
+    })
 }
 
 /// Parse `KEY=VALUE`.
@@ -120,9 +121,19 @@ impl AgentConfig {
             None => hostname(),
         };
         valid_name("node name", &node)?;
-        let dc = args.dc.clone().or(file.dc).unwrap_or_else(|| "dc1".to_string());
+        let dc = args
+            .dc
+            .clone()
+            .or(file.dc)
+            .unwrap_or_else(|| "dc1".to_string());
         valid_name("datacenter", &dc)?;
-        let bind = parse_socket_addr("bind address", args.bind.as_deref().or(file.bind.as_deref()).unwrap_or("0.0.0.0:7946"))?;
+        let bind = parse_socket_addr(
+            "bind address",
+            args.bind
+                .as_deref()
+                .or(file.bind.as_deref())
+                .unwrap_or("0.0.0.0:7946"),
+        )?;
         let advertise = match args.advertise.as_deref().or(file.advertise.as_deref()) {
             Some(a) => Some(parse_socket_addr("advertise address", a)?),
             None => None,
@@ -141,16 +152,45 @@ impl AgentConfig {
             }
         }
         tags.insert("dc".to_string(), dc.clone());
-        let rpc_addr = parse_socket_addr("RPC address", args.rpc_addr.as_deref().or(file.rpc_addr.as_deref()).unwrap_or("127.0.0.1:7373"))?;
-        let profile = args.profile.as_deref().or(file.profile.as_deref()).unwrap_or("lan").parse()?;
-        let log_level = args.log_level.clone().or(file.log_level).unwrap_or_else(|| "info".to_string());
-        if !["trace", "debug", "info", "warn", "error"].contains(&log_level.to_ascii_lowercase().as_str()) {
+        let rpc_addr = parse_socket_addr(
+            "RPC address",
+            args.rpc_addr
+                .as_deref()
+                .or(file.rpc_addr.as_deref())
+                .unwrap_or("127.0.0.1:7373"),
+        )?;
+        let profile = args
+            .profile
+            .as_deref()
+            .or(file.profile.as_deref())
+            .unwrap_or("lan")
+            .parse()?;
+        let log_level = args
+            .log_level
+            .clone()
+            .or(file.log_level)
+            .unwrap_or_else(|| "info".to_string());
+        if !["trace", "debug", "info", "warn", "error"]
+            .contains(&log_level.to_ascii_lowercase().as_str())
+        {
             bail!("log level '{log_level}' is not one of trace, debug, info, warn, error");
         }
         let mut join = file.join;
         join.extend(args.join.iter().cloned());
-        let join_timeout = Duration::from_secs(args.join_timeout.or(file.join_timeout).unwrap_or(60));
-        Ok(AgentConfig { node, dc, bind, advertise, join, tags, rpc_addr, profile, log_level, join_timeout })
+        let join_timeout =
+            Duration::from_secs(args.join_timeout.or(file.join_timeout).unwrap_or(60));
+        Ok(AgentConfig {
+            node,
+            dc,
+            bind,
+            advertise,
+            join,
+            tags,
+            rpc_addr,
+            profile,
+            log_level,
+            join_timeout,
+        })
     }
 
     /// The address other members reach us at.
@@ -160,7 +200,8 @@ impl AgentConfig {
 }
 
 fn read_file(p: &Path) -> Result<FileConfig> {
-    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read config file {}", p.display()))?;
+    let text = std::fs::read_to_string(p)
+        .with_context(|| format!("cannot read config file {}", p.display()))?;
     toml::from_str(&text).with_context(|| format!("config file {} is invalid", p.display()))
 }
 
@@ -178,7 +219,11 @@ mod tests {
     use super::*;
 
     fn args() -> AgentArgs {
-        AgentArgs { node: Some("a".into()), bind: Some("127.0.0.1:0".into()), ..Default::default() }
+        AgentArgs {
+            node: Some("a".into()),
+            bind: Some("127.0.0.1:0".into()),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -194,17 +239,29 @@ mod tests {
     fn bad_input_is_a_clear_error() {
         let mut a = args();
         a.bind = Some("nonsense".into());
-        assert!(AgentConfig::load(&a).unwrap_err().to_string().contains("bind address 'nonsense'"));
+        assert!(AgentConfig::load(&a)
+            .unwrap_err()
+            .to_string()
+            .contains("bind address 'nonsense'"));
         let mut a = args();
         a.tags = vec!["novalue".into()];
-        assert!(AgentConfig::load(&a).unwrap_err().to_string().contains("KEY=VALUE"));
+        assert!(AgentConfig::load(&a)
+            .unwrap_err()
+            .to_string()
+            .contains("KEY=VALUE"));
         let mut a = args();
         a.dc = Some("east".into());
         a.tags = vec!["dc=west".into()];
-        assert!(AgentConfig::load(&a).unwrap_err().to_string().contains("contradicts"));
+        assert!(AgentConfig::load(&a)
+            .unwrap_err()
+            .to_string()
+            .contains("contradicts"));
         let mut a = args();
         a.bind = Some("0.0.0.0:7946".into());
-        assert!(AgentConfig::load(&a).unwrap_err().to_string().contains("--advertise"));
+        assert!(AgentConfig::load(&a)
+            .unwrap_err()
+            .to_string()
+            .contains("--advertise"));
         let mut a = args();
         a.profile = Some("fast".into());
         assert!(AgentConfig::load(&a).is_err());
@@ -215,12 +272,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.toml");
         std::fs::write(&p, "node = \"filenode\"\ndc = \"east\"\nbind = \"[::1]:7000\"\ntags = { role = \"web\" }\n").unwrap();
-        let a = AgentArgs { config: Some(p.clone()), ..Default::default() };
+        let a = AgentArgs {
+            config: Some(p.clone()),
+            ..Default::default()
+        };
         let c = AgentConfig::load(&a).unwrap();
         assert_eq!(c.node, "filenode");
         assert_eq!(c.bind, "[::1]:7000".parse().unwrap());
         assert_eq!(c.tags.get("role").map(String::as_str), Some("web"));
         std::fs::write(&p, "nod = \"typo\"\n").unwrap();
-        assert!(AgentConfig::load(&a).unwrap_err().to_string().contains("invalid"));
+        assert!(AgentConfig::load(&a)
+            .unwrap_err()
+            .to_string()
+            .contains("invalid"));
     }
 }

@@ -16,7 +16,11 @@ use crate::logging::LogRing;
 const STEP_LIMIT: Duration = Duration::from_secs(60);
 
 fn say(start: Instant, msg: impl std::fmt::Display) {
-    let _ = writeln!(std::io::stdout(), "[{:6.2}s] {msg}", start.elapsed().as_secs_f64());
+    let _ = writeln!(
+        std::io::stdout(),
+        "[{:6.2}s] {msg}",
+        start.elapsed().as_secs_f64()
+    );
 }
 
 async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) -> Result<()> {
@@ -46,13 +50,22 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         };
         let config = AgentConfig::load(&a)?;
         let agent = Agent::start(config, LogRing::new()).await?;
-        say(start, format!("  demo-{i} gossiping on {}", agent.lan.local_addr()));
+        say(
+            start,
+            format!("  demo-{i} gossiping on {}", agent.lan.local_addr()),
+        );
         agents.push(agent);
     }
     let seed = agents[0].lan.local_addr().to_string();
     for a in &agents[1..] {
         let joined = a.join(std::slice::from_ref(&seed), false).await?;
-        say(start, format!("  {} joined through {seed} ({joined} node answered)", a.config.node));
+        say(
+            start,
+            format!(
+                "  {} joined through {seed} ({joined} node answered)",
+                a.config.node
+            ),
+        );
     }
     let all_alive = |agents: &[std::sync::Arc<Agent>], n: usize| {
         agents.iter().all(|a| {
@@ -61,15 +74,25 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         })
     };
     wait_until("convergence", || all_alive(&agents, n)).await?;
-    say(start, format!("converged: every agent sees all {n} members alive"));
+    say(
+        start,
+        format!("converged: every agent sees all {n} members alive"),
+    );
     print_members(&agents[0]);
 
     let victim = agents.pop().ok_or_else(|| anyhow::anyhow!("no agents"))?;
     let name = victim.config.node.clone();
-    say(start, format!("killing {name} without a leave (its sockets close, it answers nothing)"));
+    say(
+        start,
+        format!("killing {name} without a leave (its sockets close, it answers nothing)"),
+    );
     let killed_at = Instant::now();
     victim.lan.shutdown().await;
-    let gone = |a: &Agent| a.rpc_members().iter().any(|m| m.name == name && m.status == "failed");
+    let gone = |a: &Agent| {
+        a.rpc_members()
+            .iter()
+            .any(|m| m.name == name && m.status == "failed")
+    };
     let mut first = None;
     wait_until("detection", || {
         let seen = agents.iter().filter(|a| gone(a)).count();
@@ -81,9 +104,21 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     .await?;
     let all = killed_at.elapsed();
     if let Some(f) = first {
-        say(start, format!("first agent marked {name} failed after {:.1}s", f.as_secs_f64()));
+        say(
+            start,
+            format!(
+                "first agent marked {name} failed after {:.1}s",
+                f.as_secs_f64()
+            ),
+        );
     }
-    say(start, format!("every remaining agent marks {name} failed after {:.1}s", all.as_secs_f64()));
+    say(
+        start,
+        format!(
+            "every remaining agent marks {name} failed after {:.1}s",
+            all.as_secs_f64()
+        ),
+    );
     print_members(&agents[0]);
     say(start, "leaving gracefully with the others");
     for a in &agents {
@@ -100,7 +135,19 @@ fn print_members(agent: &Agent) {
     let mut members = agent.lan.call(|serf, _| serf.members());
     members.sort_by(|a, b| a.name.cmp(&b.name));
     for m in members {
-        let tags = m.tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
-        let _ = writeln!(out, "           {:8} {:21} {:7} {}", m.name, m.addr, status_str(m.status), tags);
+        let tags = m
+            .tags
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let _ = writeln!(
+            out,
+            "           {:8} {:21} {:7} {}",
+            m.name,
+            m.addr,
+            status_str(m.status),
+            tags
+        );
     }
 }

@@ -49,6 +49,7 @@ impl rumor_serf::MemberGuard for LanGuard {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -63,7 +64,9 @@ mod tests {
         };
         assert!(g.check("a", &tags(Some("east"))).is_ok());
         let e = g.check("b", &tags(Some("west"))).unwrap_err();
-        assert!(e.contains("'b'") && e.contains("'west'") && e.contains("'east'") && e.contains("WAN"));
+        assert!(
+            e.contains("'b'") && e.contains("'west'") && e.contains("'east'") && e.contains("WAN")
+        );
         let e = g.check("c", &tags(None)).unwrap_err();
         assert!(e.contains("no 'dc' tag"));
     }

@@ -39,7 +39,10 @@ impl LogRing {
     /// An empty ring.
     pub fn new() -> Self {
         let (feed, _) = broadcast::channel(RING_LINES);
-        LogRing { lines: Arc::new(Mutex::new(VecDeque::with_capacity(RING_LINES))), feed }
+        LogRing {
+            lines: Arc::new(Mutex::new(VecDeque::with_capacity(RING_LINES))),
+            feed,
+        }
     }
 
     /// The lines kept so far, oldest first, and a receiver for the lines after them.
@@ -101,7 +104,10 @@ impl<S: Subscriber> Layer<S> for LogRing {
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
         let text = format!("{secs:.3} [{}] {}:{}", meta.level(), meta.target(), f.0);
-        self.push(LogLine { level: *meta.level(), text });
+        self.push(LogLine {
+            level: *meta.level(),
+            text,
+        });
     }
 }
 
@@ -111,7 +117,11 @@ pub fn init(level: &str, ring: &LogRing) {
     let level = parse_level(level).unwrap_or(Level::INFO);
     let filter = tracing_subscriber::filter::LevelFilter::from_level(level);
     let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let _ = tracing_subscriber::registry().with(filter).with(stderr).with(ring.clone()).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr)
+        .with(ring.clone())
+        .try_init();
 }
 
 #[cfg(test)]
@@ -122,7 +132,10 @@ mod tests {
     fn ring_keeps_the_last_lines() {
         let ring = LogRing::new();
         for i in 0..(RING_LINES + 10) {
-            ring.push(LogLine { level: Level::INFO, text: format!("line {i}") });
+            ring.push(LogLine {
+                level: Level::INFO,
+                text: format!("line {i}"),
+            });
         }
         let (lines, _rx) = ring.snapshot_and_follow();
         assert_eq!(lines.len(), RING_LINES);

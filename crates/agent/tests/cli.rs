@@ -51,7 +51,14 @@ fn ipv6_cluster_with_a_start_join_that_retries_by_name() {
     let r1 = free_port("::1");
     let r2 = free_port("::1");
     // a2 starts first and keeps retrying until a1 is up.
-    let _a2 = rumor_agent(dir.path(), "v6b", "[::1]", p2, r2, &["--join", &format!("[::1]:{p1}"), "--join-timeout", "60"]);
+    let _a2 = rumor_agent(
+        dir.path(),
+        "v6b",
+        "[::1]",
+        p2,
+        r2,
+        &["--join", &format!("[::1]:{p1}"), "--join-timeout", "60"],
+    );
     std::thread::sleep(Duration::from_secs(2));
     let _a1 = rumor_agent(dir.path(), "v6a", "[::1]", p1, r1, &[]);
     let rpc1 = format!("[::1]:{r1}");
@@ -59,13 +66,17 @@ fn ipv6_cluster_with_a_start_join_that_retries_by_name() {
     for rpc in [&rpc1, &rpc2] {
         eventually("both see both alive over IPv6", FORM, || {
             let m = rumor_members(rpc);
-            status_of(&m, "v6a").as_deref() == Some("alive") && status_of(&m, "v6b").as_deref() == Some("alive")
+            status_of(&m, "v6a").as_deref() == Some("alive")
+                && status_of(&m, "v6b").as_deref() == Some("alive")
         });
     }
     let out = rumor(&["members", "--rpc-addr", &rpc1]);
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains(&format!("[::1]:{p2}")), "{table}");
-    assert!(_a2.log_text().contains("join failed; retrying"), "the first attempts failed and were retried");
+    assert!(
+        _a2.log_text().contains("join failed; retrying"),
+        "the first attempts failed and were retried"
+    );
 
     // A DNS name works for a join too (resolved when the join runs).
     let dir4 = tempfile::tempdir().unwrap();
@@ -74,7 +85,14 @@ fn ipv6_cluster_with_a_start_join_that_retries_by_name() {
     let s1 = free_port("127.0.0.1");
     let s2 = free_port("127.0.0.1");
     let _b1 = rumor_agent(dir4.path(), "dns-a", "127.0.0.1", q1, s1, &[]);
-    let _b2 = rumor_agent(dir4.path(), "dns-b", "127.0.0.1", q2, s2, &["--join", &format!("localhost:{q1}")]);
+    let _b2 = rumor_agent(
+        dir4.path(),
+        "dns-b",
+        "127.0.0.1",
+        q2,
+        s2,
+        &["--join", &format!("localhost:{q1}")],
+    );
     eventually("joined by name", FORM, || {
         status_of(&rumor_members(&format!("127.0.0.1:{s1}")), "dns-b").as_deref() == Some("alive")
     });
@@ -86,9 +104,22 @@ fn start_join_gives_up_after_its_limit() {
     let p = free_port("127.0.0.1");
     let r = free_port("127.0.0.1");
     let dead = free_port("127.0.0.1");
-    let mut a =
-        rumor_agent(dir.path(), "lonely", "127.0.0.1", p, r, &["--join", &format!("127.0.0.1:{dead}"), "--join-timeout", "3"]);
-    let st = a.wait_exit(Duration::from_secs(30)).expect("the agent gives up and exits");
+    let mut a = rumor_agent(
+        dir.path(),
+        "lonely",
+        "127.0.0.1",
+        p,
+        r,
+        &[
+            "--join",
+            &format!("127.0.0.1:{dead}"),
+            "--join-timeout",
+            "3",
+        ],
+    );
+    let st = a
+        .wait_exit(Duration::from_secs(30))
+        .expect("the agent gives up and exits");
     assert!(!st.success());
     assert!(a.log_text().contains("could not join"), "{}", a.log_text());
 }
@@ -103,13 +134,43 @@ fn members_filters_and_json() {
     let _a = rumor_agent(dir.path(), "web-1", ip, p1, r1, &["--tag", "role=web"]);
     let rpc = format!("{ip}:{r1}");
     eventually("a1 up", FORM, || rumor_members(&rpc).is_some());
-    let _b = rumor_agent(dir.path(), "db-1", ip2, p2, r2, &["--tag", "role=db", "--join", &format!("{ip}:{p1}")]);
-    eventually("2 members", FORM, || rumor_members(&rpc).is_some_and(|m| m.len() == 2));
-    let out = rumor(&["members", "--rpc-addr", &rpc, "--tag", "role=we.", "--format", "json"]);
+    let _b = rumor_agent(
+        dir.path(),
+        "db-1",
+        ip2,
+        p2,
+        r2,
+        &["--tag", "role=db", "--join", &format!("{ip}:{p1}")],
+    );
+    eventually("2 members", FORM, || {
+        rumor_members(&rpc).is_some_and(|m| m.len() == 2)
+    });
+    let out = rumor(&[
+        "members",
+        "--rpc-addr",
+        &rpc,
+        "--tag",
+        "role=we.",
+        "--format",
+        "json",
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> = v["members"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = v["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["web-1"]);
-    let out = rumor(&["members", "--rpc-addr", &rpc, "--name", "db-.*", "--status", "alive"]);
+    let out = rumor(&[
+        "members",
+        "--rpc-addr",
+        &rpc,
+        "--name",
+        "db-.*",
+        "--status",
+        "alive",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("db-1") && !text.contains("web-1"), "{text}");
     // The real serf CLI's filters work against us too.
@@ -138,15 +199,29 @@ fn cross_datacenter_join_is_refused_and_changes_nothing() {
     eventually("a up", FORM, || rumor_members(&rpc_a).is_some());
     // A rumor agent of dc2 asks to join dc1's LAN pool: refused, with a clear error.
     let mut cmd = Command::new(rumor_bin());
-    cmd.args(["agent", "--node", "west-1", "--dc", "dc2", "--bind", &format!("{ib}:{pb}")])
-        .args(["--rpc-addr", &format!("{ib}:{rb}")]);
+    cmd.args([
+        "agent",
+        "--node",
+        "west-1",
+        "--dc",
+        "dc2",
+        "--bind",
+        &format!("{ib}:{pb}"),
+    ])
+    .args(["--rpc-addr", &format!("{ib}:{rb}")]);
     let mut b = Proc::spawn("west-1", cmd, dir.path());
     let rpc_b = format!("{ib}:{rb}");
     eventually("b up", FORM, || rumor_members(&rpc_b).is_some());
     let out = rumor(&["join", "--rpc-addr", &rpc_b, &format!("{ia}:{pa}")]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("datacenter") && err.contains("dc1") && err.contains("dc2") && err.contains("WAN"), "{err}");
+    assert!(
+        err.contains("datacenter")
+            && err.contains("dc1")
+            && err.contains("dc2")
+            && err.contains("WAN"),
+        "{err}"
+    );
     // A real serf agent tagged dc2 joins the rumor agent: neither side takes the other in.
     let _c = serf_agent(dir.path(), "west-serf", ic, pc, rc, &["-tag=dc=dc2"]);
     // serf_agent sets -tag=dc=dc1 first; the later -tag=dc=dc2 wins in serf's flag parsing.
@@ -155,7 +230,11 @@ fn cross_datacenter_join_is_refused_and_changes_nothing() {
     let mut cmd = Command::new(serf_bin());
     cmd.args(["join", &format!("-rpc-addr={rpc_c}"), &format!("{ia}:{pa}")]);
     let out = run(cmd, Duration::from_secs(30));
-    assert!(!out.status.success(), "serf's join was refused: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "serf's join was refused: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     std::thread::sleep(Duration::from_secs(3));
     let m = rumor_members(&rpc_a).unwrap();
     assert_eq!(m.len(), 1, "no foreign member entered dc1's list: {m:?}");

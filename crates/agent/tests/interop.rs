@@ -35,12 +35,46 @@ fn cluster(net: u8) -> Cluster {
     let rpcs: [String; 4] = std::array::from_fn(|i| format!("{}:{}", ips[i], rpc_ports[i]));
     let addr = |i: usize| format!("{}:{}", ips[i], ports[i]);
     let mut procs = Vec::new();
-    procs.push(rumor_agent(dir.path(), "r1", &ips[0], ports[0], rpc_ports[0], &["--tag", "kind=rumor"]));
+    procs.push(rumor_agent(
+        dir.path(),
+        "r1",
+        &ips[0],
+        ports[0],
+        rpc_ports[0],
+        &["--tag", "kind=rumor"],
+    ));
     eventually("r1 answers RPC", FORM, || rumor_members(&rpcs[0]).is_some());
-    procs.push(serf_agent(dir.path(), "s1", &ips[1], ports[1], rpc_ports[1], &["-tag=kind=serf", &format!("-join={}", addr(0))]));
-    procs.push(rumor_agent(dir.path(), "r2", &ips[2], ports[2], rpc_ports[2], &["--tag", "kind=rumor", "--join", &addr(1)]));
-    procs.push(serf_agent(dir.path(), "s2", &ips[3], ports[3], rpc_ports[3], &["-tag=kind=serf", &format!("-join={}", addr(2))]));
-    let c = Cluster { _dir: dir, ips, ports, rpcs, procs };
+    procs.push(serf_agent(
+        dir.path(),
+        "s1",
+        &ips[1],
+        ports[1],
+        rpc_ports[1],
+        &["-tag=kind=serf", &format!("-join={}", addr(0))],
+    ));
+    procs.push(rumor_agent(
+        dir.path(),
+        "r2",
+        &ips[2],
+        ports[2],
+        rpc_ports[2],
+        &["--tag", "kind=rumor", "--join", &addr(1)],
+    ));
+    procs.push(serf_agent(
+        dir.path(),
+        "s2",
+        &ips[3],
+        ports[3],
+        rpc_ports[3],
+        &["-tag=kind=serf", &format!("-join={}", addr(2))],
+    ));
+    let c = Cluster {
+        _dir: dir,
+        ips,
+        ports,
+        rpcs,
+        procs,
+    };
     c.wait_all_alive(&[0, 1, 2, 3]);
     c
 }
@@ -58,16 +92,19 @@ impl Cluster {
         for &i in who {
             eventually(&format!("{} sees everyone alive", NAMES[i]), FORM, || {
                 let m = self.members(i);
-                who.iter().all(|&j| status_of(&m, NAMES[j]).as_deref() == Some("alive"))
+                who.iter()
+                    .all(|&j| status_of(&m, NAMES[j]).as_deref() == Some("alive"))
             });
         }
     }
 
     fn wait_status(&self, observers: &[usize], of: usize, status: &str, limit: Duration) {
         for &i in observers {
-            eventually(&format!("{} sees {} {status}", NAMES[i], NAMES[of]), limit, || {
-                status_of(&self.members(i), NAMES[of]).as_deref() == Some(status)
-            });
+            eventually(
+                &format!("{} sees {} {status}", NAMES[i], NAMES[of]),
+                limit,
+                || status_of(&self.members(i), NAMES[of]).as_deref() == Some(status),
+            );
         }
     }
 }
@@ -82,7 +119,11 @@ fn mixed_cluster_forms_whoever_joins_whom() {
         assert_eq!(list.len(), 4, "{list:?}");
         for (name, status, tags) in list {
             assert_eq!(status, "alive");
-            let kind = if name.starts_with('r') { "rumor" } else { "serf" };
+            let kind = if name.starts_with('r') {
+                "rumor"
+            } else {
+                "serf"
+            };
             assert_eq!(tags["kind"], kind, "{name}: {tags}");
             assert_eq!(tags["dc"], "dc1");
         }
@@ -119,7 +160,11 @@ fn graceful_leave_is_seen_as_left_by_the_other_kind() {
         },
         Duration::from_secs(30),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     c.wait_status(&[0, 2], 3, "left", FORM);
     // A rumor agent leaves (with the rumor CLI): serf agents see it left, and it exits 0.
     let out = run(
@@ -130,9 +175,15 @@ fn graceful_leave_is_seen_as_left_by_the_other_kind() {
         },
         Duration::from_secs(30),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Graceful leave complete"));
-    let st = c.procs[2].wait_exit(Duration::from_secs(20)).expect("r2 exits after leave");
+    let st = c.procs[2]
+        .wait_exit(Duration::from_secs(20))
+        .expect("r2 exits after leave");
     assert!(st.success());
     c.wait_status(&[1], 2, "left", FORM);
     c.wait_status(&[0], 2, "left", FORM);
@@ -159,13 +210,23 @@ fn garbage_is_dropped_and_nothing_is_lost() {
         }
         sock.send_to(&buf, &target).unwrap();
     }
-    for t in [&b"\x07"[..], b"\x07\x02\x00", b"\x0c\x01\x02", b"\x09\x82", b"\x04\x86\xa4Addr"] {
+    for t in [
+        &b"\x07"[..],
+        b"\x07\x02\x00",
+        b"\x0c\x01\x02",
+        b"\x09\x82",
+        b"\x04\x86\xa4Addr",
+    ] {
         sock.send_to(t, &target).unwrap();
     }
     let big = vec![0x04u8; 60_000];
     sock.send_to(&big, &target).unwrap();
     // Garbage, partial and endless TCP streams.
-    for g in [&b"GET / HTTP/1.1\r\n\r\n"[..], b"\x06\x83\xa4Join", b"\xff\xff\xff\xff"] {
+    for g in [
+        &b"GET / HTTP/1.1\r\n\r\n"[..],
+        b"\x06\x83\xa4Join",
+        b"\xff\xff\xff\xff",
+    ] {
         if let Ok(mut s) = std::net::TcpStream::connect(&target) {
             use std::io::Write;
             let _ = s.write_all(g);
@@ -185,11 +246,22 @@ fn garbage_is_dropped_and_nothing_is_lost() {
         Duration::from_secs(10),
     );
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let dropped: u64 = info["serf"]["packets_dropped"].as_str().unwrap().parse().unwrap();
+    let dropped: u64 = info["serf"]["packets_dropped"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(dropped >= 200, "dropped only {dropped}: {info}");
-    let bad_streams: u64 = info["serf"]["streams_dropped"].as_str().unwrap().parse().unwrap();
+    let bad_streams: u64 = info["serf"]["streams_dropped"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(bad_streams >= 1, "{info}");
     // Still joinable: the serf agents keep seeing it alive a while later.
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(status_of(&serf_members(&c.rpcs[1]), "r1").as_deref(), Some("alive"));
+    assert_eq!(
+        status_of(&serf_members(&c.rpcs[1]), "r1").as_deref(),
+        Some("alive")
+    );
 }

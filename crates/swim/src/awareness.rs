@@ -13,7 +13,10 @@ pub struct Awareness {
 impl Awareness {
     /// A healthy score with the given multiplier limit (memberlist's `AwarenessMaxMultiplier`).
     pub fn new(max: u32) -> Self {
-        Awareness { score: 0, max: max.max(1) }
+        Awareness {
+            score: 0,
+            max: max.max(1),
+        }
     }
 
     /// Add `delta` (may be negative), clamped to `0..max`.

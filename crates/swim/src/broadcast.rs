@@ -4,8 +4,8 @@
 //! least-sent messages go first, and within that tier the largest that still fits, then the
 //! newest. A new message about a member supersedes any queued one about the same member.
 
-use std::collections::{BTreeSet, HashMap};
 use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap};
 
 use bytes::Bytes;
 use rumor_wire::Name;
@@ -54,13 +54,21 @@ impl BroadcastQueue {
         if let Some(k) = &key {
             self.by_key.insert(k.clone(), id);
         }
-        self.entries.insert(id, Entry { msg, transmits: 0, key });
+        self.entries.insert(
+            id,
+            Entry {
+                msg,
+                transmits: 0,
+                key,
+            },
+        );
         id
     }
 
     fn remove(&mut self, id: u64) {
         if let Some(e) = self.entries.remove(&id) {
-            self.order.remove(&(e.transmits, Reverse(e.msg.len()), Reverse(id)));
+            self.order
+                .remove(&(e.transmits, Reverse(e.msg.len()), Reverse(id)));
             if let Some(k) = &e.key {
                 if self.by_key.get(k) == Some(&id) {
                     self.by_key.remove(k);
@@ -110,7 +118,9 @@ impl BroadcastQueue {
             }
         }
         for id in taken_ids {
-            let Some(e) = self.entries.get_mut(&id) else { continue };
+            let Some(e) = self.entries.get_mut(&id) else {
+                continue;
+            };
             e.transmits += 1;
             if e.transmits >= max_transmits {
                 let key = e.key.clone();
@@ -123,7 +133,8 @@ impl BroadcastQueue {
                 }
                 self.finished.push(id);
             } else {
-                self.order.insert((e.transmits, Reverse(e.msg.len()), Reverse(id)));
+                self.order
+                    .insert((e.transmits, Reverse(e.msg.len()), Reverse(id)));
             }
         }
         out
@@ -158,7 +169,10 @@ mod tests {
         q.push(None, b(30));
         q.push(None, b(20));
         let got = q.take(2, 1000, 3);
-        assert_eq!(got.iter().map(|m| m.len()).collect::<Vec<_>>(), vec![30, 20, 10]);
+        assert_eq!(
+            got.iter().map(|m| m.len()).collect::<Vec<_>>(),
+            vec![30, 20, 10]
+        );
         q.push(None, b(5));
         let got = q.take(2, 1000, 3);
         assert_eq!(got[0].len(), 5, "never-sent messages first");

@@ -62,7 +62,14 @@ pub trait Delegate {
     }
 
     /// A direct probe was acked within the probe timeout.
-    fn notify_ping_complete(&mut self, _now: Instant, _member: &Member, _rtt: Duration, _payload: &[u8]) {}
+    fn notify_ping_complete(
+        &mut self,
+        _now: Instant,
+        _member: &Member,
+        _rtt: Duration,
+        _payload: &[u8],
+    ) {
+    }
 
     /// Alive guard: called for every alive message (gossip, push-pull, our own) before it is
     /// applied. A veto drops it.
@@ -111,7 +118,13 @@ impl<D: Delegate + ?Sized> Delegate for Box<D> {
     fn ack_payload(&mut self) -> Option<Bytes> {
         (**self).ack_payload()
     }
-    fn notify_ping_complete(&mut self, now: Instant, member: &Member, rtt: Duration, payload: &[u8]) {
+    fn notify_ping_complete(
+        &mut self,
+        now: Instant,
+        member: &Member,
+        rtt: Duration,
+        payload: &[u8],
+    ) {
         (**self).notify_ping_complete(now, member, rtt, payload)
     }
     fn check_alive(&mut self, peer: &Peer) -> Result<(), Veto> {

@@ -6,10 +6,12 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use rand::Rng;
-use rumor_wire::limits::{COMPOUND_HEADER_OVERHEAD, COMPOUND_OVERHEAD, MAX_COMPOUND_PARTS_SEND, USER_MSG_OVERHEAD};
+use rumor_wire::limits::{
+    COMPOUND_HEADER_OVERHEAD, COMPOUND_OVERHEAD, MAX_COMPOUND_PARTS_SEND, USER_MSG_OVERHEAD,
+};
 use rumor_wire::{
-    decode_packet, decode_stream, encode_packet, encode_stream, ErrResp, Message, PacketOptions, PushNodeState,
-    PushPull, StreamOptions,
+    decode_packet, decode_stream, encode_packet, encode_stream, ErrResp, Message, PacketOptions,
+    PushNodeState, PushPull, StreamOptions,
 };
 
 use crate::delegate::Delegate;
@@ -47,7 +49,9 @@ impl<D: Delegate> Node<D> {
     /// Bytes of the packet budget taken by encryption and the label.
     fn packet_overhead(&self) -> usize {
         let enc = match &self.config.keyring {
-            Some(k) if !k.is_empty() && self.config.gossip_verify_outgoing => rumor_wire::limits::ENCRYPT_OVERHEAD_V1,
+            Some(k) if !k.is_empty() && self.config.gossip_verify_outgoing => {
+                rumor_wire::limits::ENCRYPT_OVERHEAD_V1
+            }
             _ => 0,
         };
         let label = self.config.label.as_ref().map_or(0, |l| 2 + l.len());
@@ -62,7 +66,14 @@ impl<D: Delegate> Node<D> {
     pub(crate) fn send_raw(&mut self, to: SocketAddr, msg: &[u8], crc: bool) {
         let nonce = self.nonce();
         let mut data = Vec::with_capacity(msg.len() + 64);
-        encode_packet(msg, crc, self.config.enable_compression, &self.packet_options(), nonce, &mut data);
+        encode_packet(
+            msg,
+            crc,
+            self.config.enable_compression,
+            &self.packet_options(),
+            nonce,
+            &mut data,
+        );
         self.stats.packets_sent += 1;
         self.stats.bytes_sent += data.len() as u64;
         self.transmits.push_back(Transmit::Packet { to, data });
@@ -96,7 +107,10 @@ impl<D: Delegate> Node<D> {
         let used: usize = out.iter().map(|b| b.len() + overhead).sum();
         let remaining = limit.saturating_sub(used);
         if remaining > overhead + USER_MSG_OVERHEAD {
-            for b in self.delegate.get_broadcasts(overhead + USER_MSG_OVERHEAD, remaining) {
+            for b in self
+                .delegate
+                .get_broadcasts(overhead + USER_MSG_OVERHEAD, remaining)
+            {
                 if b.is_empty() {
                     continue;
                 }
@@ -107,7 +121,10 @@ impl<D: Delegate> Node<D> {
             }
         }
         if out.len() > max_parts {
-            tracing::warn!(parts = out.len(), "more gossip than one compound holds; dropping the excess");
+            tracing::warn!(
+                parts = out.len(),
+                "more gossip than one compound holds; dropping the excess"
+            );
             out.truncate(max_parts);
         }
         out
@@ -142,7 +159,9 @@ impl<D: Delegate> Node<D> {
             if chosen.contains(&i) {
                 continue;
             }
-            let Some(m) = self.members.at(i) else { continue };
+            let Some(m) = self.members.at(i) else {
+                continue;
+            };
             if self.is_self(&m.name) {
                 continue;
             }
@@ -160,7 +179,9 @@ impl<D: Delegate> Node<D> {
             .udp_buffer_size
             .saturating_sub(COMPOUND_HEADER_OVERHEAD + self.packet_overhead());
         for i in chosen {
-            let Some(m) = self.members.at(i) else { continue };
+            let Some(m) = self.members.at(i) else {
+                continue;
+            };
             let to = m.addr();
             let crc = m.pmax() >= 5;
             let msgs = self.get_broadcasts(COMPOUND_OVERHEAD, budget, MAX_COMPOUND_PARTS_SEND);
@@ -180,10 +201,18 @@ impl<D: Delegate> Node<D> {
     /// One anti-entropy round: full state with one random live member.
     pub(crate) fn push_pull_round(&mut self, now: Instant) {
         let candidates: Vec<usize> = (0..self.members.len())
-            .filter(|&i| self.members.at(i).is_some_and(|m| m.state == State::Alive && !self.is_self(&m.name)))
+            .filter(|&i| {
+                self.members
+                    .at(i)
+                    .is_some_and(|m| m.state == State::Alive && !self.is_self(&m.name))
+            })
             .collect();
-        let Some(&i) = self.pick(&candidates, 1).first() else { return };
-        let Some(to) = self.members.at(i).map(|m| m.addr()) else { return };
+        let Some(&i) = self.pick(&candidates, 1).first() else {
+            return;
+        };
+        let Some(to) = self.members.at(i).map(|m| m.addr()) else {
+            return;
+        };
         self.send_push_pull(now, to, None);
     }
 
@@ -202,7 +231,11 @@ impl<D: Delegate> Node<D> {
             })
             .collect();
         let user_state = self.delegate.local_state(join);
-        Message::PushPull(PushPull { join, nodes, user_state })
+        Message::PushPull(PushPull {
+            join,
+            nodes,
+            user_state,
+        })
     }
 
     pub(crate) fn send_push_pull(&mut self, now: Instant, to: SocketAddr, join: Option<JoinId>) {
@@ -228,7 +261,13 @@ impl<D: Delegate> Node<D> {
             self.streams.insert(id, purpose);
         }
         self.stats.streams_sent += 1;
-        self.transmits.push_back(Transmit::Stream { id, to, data, expect_reply, deadline });
+        self.transmits.push_back(Transmit::Stream {
+            id,
+            to,
+            data,
+            expect_reply,
+            deadline,
+        });
     }
 
     fn stream_bytes(&mut self, msg: &Message) -> Vec<u8> {
@@ -242,7 +281,11 @@ impl<D: Delegate> Node<D> {
         if let Some(j) = self.joins.get(&id) {
             if j.outstanding == 0 {
                 if let Some(j) = self.joins.remove(&id) {
-                    self.events.push_back(Event::JoinFinished { id, joined: j.joined, errors: j.errors });
+                    self.events.push_back(Event::JoinFinished {
+                        id,
+                        joined: j.joined,
+                        errors: j.errors,
+                    });
                 }
             }
         }
@@ -309,7 +352,9 @@ impl<D: Delegate> Node<D> {
             Err(e) => {
                 self.stats.streams_dropped += 1;
                 tracing::debug!(%from, error = %e, "bad stream");
-                let reply = Message::Err(ErrResp { error: e.to_string() });
+                let reply = Message::Err(ErrResp {
+                    error: e.to_string(),
+                });
                 return StreamStep::Reply(self.stream_bytes(&reply));
             }
         };
@@ -319,7 +364,10 @@ impl<D: Delegate> Node<D> {
                     self.stats.pings_misaddressed += 1;
                     return StreamStep::Close;
                 }
-                let ack = Message::Ack(rumor_wire::Ack { seq_no: p.seq_no, payload: None });
+                let ack = Message::Ack(rumor_wire::Ack {
+                    seq_no: p.seq_no,
+                    payload: None,
+                });
                 StreamStep::Reply(self.stream_bytes(&ack))
             }
             Message::PushPull(pp) => {
@@ -355,7 +403,9 @@ impl<D: Delegate> Node<D> {
             Ok(Some((m, _))) => Ok(m),
             Err(e) => Err(e.to_string()),
         };
-        let Some(purpose) = self.streams.remove(&id) else { return StreamStep::Close };
+        let Some(purpose) = self.streams.remove(&id) else {
+            return StreamStep::Close;
+        };
         if msg.is_err() {
             self.stats.streams_dropped += 1;
         }
@@ -386,8 +436,14 @@ impl<D: Delegate> Node<D> {
 
     /// Stream `id` could not be opened, or failed, or passed its deadline.
     pub fn stream_failed(&mut self, _now: Instant, id: u64, reason: &str) {
-        let Some(purpose) = self.streams.remove(&id) else { return };
-        if let Pending::PushPull { join: Some(jid), to } = purpose {
+        let Some(purpose) = self.streams.remove(&id) else {
+            return;
+        };
+        if let Pending::PushPull {
+            join: Some(jid),
+            to,
+        } = purpose
+        {
             self.join_result(jid, to, Err(reason.to_string()));
         }
     }

@@ -146,8 +146,9 @@ impl Members {
         keep: impl Fn(&Member) -> bool,
         shuffle: impl FnOnce(&mut [Member]),
     ) -> Vec<Member> {
-        let (kept, removed): (Vec<Member>, Vec<Member>) =
-            std::mem::take(&mut self.list).into_iter().partition(|m| keep(m));
+        let (kept, removed): (Vec<Member>, Vec<Member>) = std::mem::take(&mut self.list)
+            .into_iter()
+            .partition(|m| keep(m));
         self.list = kept;
         shuffle(&mut self.list);
         self.index.clear();
@@ -195,6 +196,10 @@ mod tests {
     #[test]
     fn entry_is_small() {
         // The simulator holds 10^8 entries: keep the entry compact.
-        assert!(std::mem::size_of::<Member>() <= 104, "{}", std::mem::size_of::<Member>());
+        assert!(
+            std::mem::size_of::<Member>() <= 104,
+            "{}",
+            std::mem::size_of::<Member>()
+        );
     }
 }

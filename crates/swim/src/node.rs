@@ -68,8 +68,13 @@ pub(crate) struct Relay {
 /// What an outgoing stream is for.
 #[derive(Debug)]
 pub(crate) enum Pending {
-    PushPull { join: Option<JoinId>, to: SocketAddr },
-    TcpPing { seq: u32 },
+    PushPull {
+        join: Option<JoinId>,
+        to: SocketAddr,
+    },
+    TcpPing {
+        seq: u32,
+    },
     User,
 }
 
@@ -111,10 +116,19 @@ pub struct Node<D: Delegate> {
 impl<D: Delegate> Node<D> {
     /// Start a node at `now` with its own meta. Its first alive message is queued for gossip
     /// and its timers are staggered randomly (from `seed`) within their intervals.
-    pub fn new(config: Config, delegate: D, meta: Bytes, seed: u64, now: Instant) -> Result<Self, ConfigError> {
+    pub fn new(
+        config: Config,
+        delegate: D,
+        meta: Bytes,
+        seed: u64,
+        now: Instant,
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
         if meta.len() > config.meta_max_size {
-            return Err(ConfigError::MetaTooLarge { len: meta.len(), max: config.meta_max_size });
+            return Err(ConfigError::MetaTooLarge {
+                len: meta.len(),
+                max: config.meta_max_size,
+            });
         }
         let mut node = Node {
             awareness: Awareness::new(config.awareness_max_multiplier),
@@ -223,7 +237,9 @@ impl<D: Delegate> Node<D> {
             if *at > now {
                 break;
             }
-            let Some(Reverse((at, timer))) = self.timers.pop() else { break };
+            let Some(Reverse((at, timer))) = self.timers.pop() else {
+                break;
+            };
             self.fire(now, at, timer);
         }
     }
@@ -273,7 +289,10 @@ impl<D: Delegate> Node<D> {
     pub fn join(&mut self, now: Instant, addrs: &[SocketAddr]) -> JoinId {
         self.next_join += 1;
         let id = self.next_join;
-        let state = JoinState { outstanding: addrs.len(), ..JoinState::default() };
+        let state = JoinState {
+            outstanding: addrs.len(),
+            ..JoinState::default()
+        };
         self.joins.insert(id, state);
         for &addr in addrs {
             self.send_push_pull(now, addr, Some(id));
@@ -298,7 +317,10 @@ impl<D: Delegate> Node<D> {
             from: self.config.name.clone(),
         };
         self.dead_node(now, &dead);
-        let anyone = self.members.iter().any(|m| !self.is_self(&m.name) && !m.state.is_gone());
+        let anyone = self
+            .members
+            .iter()
+            .any(|m| !self.is_self(&m.name) && !m.state.is_gone());
         if !anyone {
             self.leave_broadcast = None;
             self.events.push_back(Event::LeaveFinished);
@@ -308,7 +330,10 @@ impl<D: Delegate> Node<D> {
     /// Change our meta: a new alive with the next incarnation is gossiped.
     pub fn set_meta(&mut self, now: Instant, meta: Bytes) -> Result<(), ConfigError> {
         if meta.len() > self.config.meta_max_size {
-            return Err(ConfigError::MetaTooLarge { len: meta.len(), max: self.config.meta_max_size });
+            return Err(ConfigError::MetaTooLarge {
+                len: meta.len(),
+                max: self.config.meta_max_size,
+            });
         }
         self.incarnation += 1;
         let alive = self.self_alive(meta);

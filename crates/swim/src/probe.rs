@@ -56,8 +56,12 @@ impl<D: Delegate> Node<D> {
     }
 
     pub(crate) fn start_probe(&mut self, now: Instant) {
-        let Some(i) = self.next_target(now) else { return };
-        let Some(target) = self.members.at(i).cloned() else { return };
+        let Some(i) = self.next_target(now) else {
+            return;
+        };
+        let Some(target) = self.members.at(i).cloned() else {
+            return;
+        };
         let seq = self.next_seq();
         let ping = Ping {
             seq_no: seq,
@@ -118,7 +122,9 @@ impl<D: Delegate> Node<D> {
         let relays = self.pick(&candidates, self.config.indirect_checks);
         let mut expected = 0;
         for i in relays {
-            let Some(relay) = self.members.at(i) else { continue };
+            let Some(relay) = self.members.at(i) else {
+                continue;
+            };
             let nack = relay.pmax() >= 4;
             let to = relay.addr();
             if nack {
@@ -145,7 +151,13 @@ impl<D: Delegate> Node<D> {
                 source_node: Some(self.config.name.clone()),
             };
             let deadline = started + self.awareness.scale(self.config.probe_interval);
-            self.send_stream(target.addr(), &Message::Ping(ping), Pending::TcpPing { seq }, true, deadline);
+            self.send_stream(
+                target.addr(),
+                &Message::Ping(ping),
+                Pending::TcpPing { seq },
+                true,
+                deadline,
+            );
         }
         if let Some(p) = &mut self.probe {
             p.indirect = true;
@@ -168,11 +180,21 @@ impl<D: Delegate> Node<D> {
             return;
         }
         self.stats.probes_failed += 1;
-        let delta = if p.expected_nacks > 0 { i64::from(p.expected_nacks - p.nacks.min(p.expected_nacks)) } else { 1 };
+        let delta = if p.expected_nacks > 0 {
+            i64::from(p.expected_nacks - p.nacks.min(p.expected_nacks))
+        } else {
+            1
+        };
         self.awareness.apply(delta);
-        let Some(target) = self.members.get(&p.target) else { return };
+        let Some(target) = self.members.get(&p.target) else {
+            return;
+        };
         tracing::debug!(node = %p.target, "probe failed, suspecting");
-        let s = Suspect { incarnation: target.incarnation, node: p.target.clone(), from: self.config.name.clone() };
+        let s = Suspect {
+            incarnation: target.incarnation,
+            node: p.target.clone(),
+            from: self.config.name.clone(),
+        };
         self.suspect_node(now, &s);
     }
 
@@ -194,7 +216,10 @@ impl<D: Delegate> Node<D> {
             }
         }
         if let Some(r) = self.relays.remove(&ack.seq_no) {
-            let reply = Ack { seq_no: r.orig_seq, payload: None };
+            let reply = Ack {
+                seq_no: r.orig_seq,
+                payload: None,
+            };
             self.send_with_piggyback(r.reply_to, &Message::Ack(reply), false);
         }
     }
@@ -215,13 +240,21 @@ impl<D: Delegate> Node<D> {
             return;
         }
         let payload = self.delegate.ack_payload();
-        let ack = Ack { seq_no: ping.seq_no, payload };
+        let ack = Ack {
+            seq_no: ping.seq_no,
+            payload,
+        };
         let to = reply_addr(from, ping.source_addr, ping.source_port);
         self.send_with_piggyback(to, &Message::Ack(ack), false);
     }
 
     /// Probe a target on a requester's behalf.
-    pub(crate) fn handle_indirect_ping(&mut self, now: Instant, from: SocketAddr, req: &IndirectPing) {
+    pub(crate) fn handle_indirect_ping(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        req: &IndirectPing,
+    ) {
         let seq = self.next_seq();
         let ping = Ping {
             seq_no: seq,
@@ -230,16 +263,29 @@ impl<D: Delegate> Node<D> {
             source_port: Some(self.config.advertise.port()),
             source_node: Some(self.config.name.clone()),
         };
-        let port = if req.port == 0 { self.config.advertise.port() } else { req.port };
+        let port = if req.port == 0 {
+            self.config.advertise.port()
+        } else {
+            req.port
+        };
         let target = SocketAddr::new(req.target, port);
         self.send_with_piggyback(target, &Message::Ping(ping), false);
         let reply_to = reply_addr(from, req.source_addr, req.source_port);
-        self.relays.insert(seq, Relay { orig_seq: req.seq_no, reply_to, nack: req.nack });
+        self.relays.insert(
+            seq,
+            Relay {
+                orig_seq: req.seq_no,
+                reply_to,
+                nack: req.nack,
+            },
+        );
         self.schedule(now + self.config.probe_timeout, Timer::Relay(seq));
     }
 
     pub(crate) fn relay_timeout(&mut self, seq: u32) {
-        let Some(r) = self.relays.remove(&seq) else { return };
+        let Some(r) = self.relays.remove(&seq) else {
+            return;
+        };
         if r.nack {
             let nack = Nack { seq_no: r.orig_seq };
             self.send_with_piggyback(r.reply_to, &Message::Nack(nack), false);

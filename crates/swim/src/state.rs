@@ -90,7 +90,9 @@ impl<D: Delegate> Node<D> {
             }
             Some(m) if m.ip != a.addr || m.port != a.port => {
                 let reclaim = match self.config.dead_node_reclaim_time {
-                    Some(t) => m.state == State::Dead && now.saturating_duration_since(m.state_change) > t,
+                    Some(t) => {
+                        m.state == State::Dead && now.saturating_duration_since(m.state_change) > t
+                    }
                     None => false,
                 };
                 if m.state == State::Left || reclaim {
@@ -99,13 +101,18 @@ impl<D: Delegate> Node<D> {
                     self.stats.conflicts += 1;
                     let existing = m.clone();
                     tracing::warn!(node = %a.node, existing = %existing.addr(), other = %SocketAddr::new(a.addr, a.port), "name conflict");
-                    self.events.push_back(Event::Conflict { existing, other: SocketAddr::new(a.addr, a.port) });
+                    self.events.push_back(Event::Conflict {
+                        existing,
+                        other: SocketAddr::new(a.addr, a.port),
+                    });
                     return;
                 }
             }
             Some(_) => {}
         }
-        let Some(m) = self.members.get(&a.node) else { return };
+        let Some(m) = self.members.get(&a.node) else {
+            return;
+        };
         let stored = m.incarnation;
         if !about_self && !addr_update && a.incarnation <= stored {
             return;
@@ -125,8 +132,14 @@ impl<D: Delegate> Node<D> {
         }
         let msg = Message::Alive(a.clone());
         self.broadcast(&a.node, &msg);
-        let meta = if meta.is_empty() { meta } else { self.delegate.intern_meta(meta) };
-        let Some(m) = self.members.get_mut(&a.node) else { return };
+        let meta = if meta.is_empty() {
+            meta
+        } else {
+            self.delegate.intern_meta(meta)
+        };
+        let Some(m) = self.members.get_mut(&a.node) else {
+            return;
+        };
         let old_state = m.state;
         let meta_changed = m.meta != meta;
         m.incarnation = a.incarnation;
@@ -148,7 +161,9 @@ impl<D: Delegate> Node<D> {
 
     /// Apply a suspect message (§8.4).
     pub(crate) fn suspect_node(&mut self, now: Instant, s: &Suspect) {
-        let Some(m) = self.members.get(&s.node) else { return };
+        let Some(m) = self.members.get(&s.node) else {
+            return;
+        };
         if s.incarnation < m.incarnation {
             return;
         }
@@ -171,7 +186,9 @@ impl<D: Delegate> Node<D> {
         }
         self.broadcast(&s.node, &Message::Suspect(s.clone()));
         let n = self.members.len();
-        let Some(m) = self.members.get_mut(&s.node) else { return };
+        let Some(m) = self.members.get_mut(&s.node) else {
+            return;
+        };
         m.incarnation = s.incarnation;
         m.state = State::Suspect;
         m.state_change = now;
@@ -184,13 +201,18 @@ impl<D: Delegate> Node<D> {
         let max = min * self.config.suspicion_max_timeout_mult;
         let generation = self.next_generation();
         let susp = Suspicion::new(now, s.from.clone(), k, min, max, s.incarnation, generation);
-        self.schedule(susp.deadline(), Timer::Suspicion(s.node.clone(), generation));
+        self.schedule(
+            susp.deadline(),
+            Timer::Suspicion(s.node.clone(), generation),
+        );
         self.suspicions.insert(s.node.clone(), susp);
     }
 
     /// A suspicion timer fired: declare the member dead unless it was refuted meanwhile.
     pub(crate) fn suspicion_timeout(&mut self, now: Instant, name: Name, generation: u64) {
-        let Some(s) = self.suspicions.get(&name) else { return };
+        let Some(s) = self.suspicions.get(&name) else {
+            return;
+        };
         if s.generation != generation {
             return;
         }
@@ -202,13 +224,19 @@ impl<D: Delegate> Node<D> {
         if self.state_of(&name) != Some(State::Suspect) {
             return;
         }
-        let d = Dead { incarnation, node: name, from: self.config.name.clone() };
+        let d = Dead {
+            incarnation,
+            node: name,
+            from: self.config.name.clone(),
+        };
         self.dead_node(now, &d);
     }
 
     /// Apply a dead message (§8.6); `from == node` is a graceful leave.
     pub(crate) fn dead_node(&mut self, now: Instant, d: &Dead) {
-        let Some(m) = self.members.get(&d.node) else { return };
+        let Some(m) = self.members.get(&d.node) else {
+            return;
+        };
         if d.incarnation < m.incarnation {
             return;
         }
@@ -226,9 +254,15 @@ impl<D: Delegate> Node<D> {
         } else {
             self.broadcast(&d.node, &Message::Dead(d.clone()));
         }
-        let Some(m) = self.members.get_mut(&d.node) else { return };
+        let Some(m) = self.members.get_mut(&d.node) else {
+            return;
+        };
         m.incarnation = d.incarnation;
-        m.state = if d.node == d.from { State::Left } else { State::Dead };
+        m.state = if d.node == d.from {
+            State::Left
+        } else {
+            State::Dead
+        };
         m.state_change = now;
         let snapshot = m.clone();
         self.events.push_back(Event::Leave(snapshot));
@@ -254,7 +288,12 @@ impl<D: Delegate> Node<D> {
 
     /// Merge a remote member table (§8.6): versions, then the merge guard, then each entry.
     /// An error means nothing was applied.
-    pub(crate) fn merge_remote(&mut self, now: Instant, pp: &PushPull, join: bool) -> Result<(), String> {
+    pub(crate) fn merge_remote(
+        &mut self,
+        now: Instant,
+        pp: &PushPull,
+        join: bool,
+    ) -> Result<(), String> {
         let peers: Vec<Peer> = pp
             .nodes
             .iter()
@@ -294,11 +333,19 @@ impl<D: Delegate> Node<D> {
                     self.alive_node(now, &a, false);
                 }
                 WireState::Left => {
-                    let d = Dead { incarnation: n.incarnation, node: n.name.clone(), from: n.name.clone() };
+                    let d = Dead {
+                        incarnation: n.incarnation,
+                        node: n.name.clone(),
+                        from: n.name.clone(),
+                    };
                     self.dead_node(now, &d);
                 }
                 WireState::Dead | WireState::Suspect => {
-                    let s = Suspect { incarnation: n.incarnation, node: n.name.clone(), from: self.config.name.clone() };
+                    let s = Suspect {
+                        incarnation: n.incarnation,
+                        node: n.name.clone(),
+                        from: self.config.name.clone(),
+                    };
                     self.suspect_node(now, &s);
                 }
             }
@@ -316,15 +363,25 @@ impl<D: Delegate> Node<D> {
         let mut min_pmax = u8::MAX;
         let mut max_dmin = 0u8;
         let mut min_dmax = u8::MAX;
-        let remote_alive = remote.iter().filter(|p| p.state == State::Alive && p.vsn != [0; 6]).map(|p| p.vsn);
-        let local_alive = self.members.iter().filter(|m| m.state == State::Alive).map(|m| m.vsn);
+        let remote_alive = remote
+            .iter()
+            .filter(|p| p.state == State::Alive && p.vsn != [0; 6])
+            .map(|p| p.vsn);
+        let local_alive = self
+            .members
+            .iter()
+            .filter(|m| m.state == State::Alive)
+            .map(|m| m.vsn);
         for v in remote_alive.chain(local_alive) {
             max_pmin = max_pmin.max(v[0]);
             min_pmax = min_pmax.min(v[1]);
             max_dmin = max_dmin.max(v[3]);
             min_dmax = min_dmax.min(v[4]);
         }
-        let all = remote.iter().map(|p| (&p.name, p.vsn)).chain(self.members.iter().map(|m| (&m.name, m.vsn)));
+        let all = remote
+            .iter()
+            .map(|p| (&p.name, p.vsn))
+            .chain(self.members.iter().map(|m| (&m.name, m.vsn)));
         for (name, v) in all {
             if v[2] < max_pmin || v[2] > min_pmax {
                 return Err(format!(

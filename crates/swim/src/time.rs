@@ -59,6 +59,9 @@ mod tests {
         let t = Instant::from_millis(5);
         assert_eq!(t - Duration::from_secs(1), Instant::ZERO);
         assert_eq!(Instant::ZERO.saturating_duration_since(t), Duration::ZERO);
-        assert_eq!(t.saturating_duration_since(Instant::ZERO), Duration::from_millis(5));
+        assert_eq!(
+            t.saturating_duration_since(Instant::ZERO),
+            Duration::from_millis(5)
+        );
     }
 }

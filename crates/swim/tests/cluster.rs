@@ -23,7 +23,9 @@ impl Delegate for Probe {
     }
     fn check_alive(&mut self, peer: &Peer) -> Result<(), Veto> {
         match &self.veto_prefix {
-            Some(p) if peer.name.starts_with(p.as_str()) => Err(Veto(format!("{} is foreign", peer.name))),
+            Some(p) if peer.name.starts_with(p.as_str()) => {
+                Err(Veto(format!("{} is foreign", peer.name)))
+            }
             _ => Ok(()),
         }
     }
@@ -60,7 +62,16 @@ impl Net {
         for i in 0..n {
             let addr: SocketAddr = format!("10.0.0.{}:7946", i + 1).parse().unwrap();
             let cfg = profile(&format!("n{i}"), addr);
-            nodes.push(Node::new(cfg, Probe::default(), Bytes::new(), 1000 + i as u64, Instant::ZERO).unwrap());
+            nodes.push(
+                Node::new(
+                    cfg,
+                    Probe::default(),
+                    Bytes::new(),
+                    1000 + i as u64,
+                    Instant::ZERO,
+                )
+                .unwrap(),
+            );
             addrs.push(addr);
         }
         Net {
@@ -95,9 +106,18 @@ impl Net {
                     Transmit::Packet { to, data } => {
                         let Some(j) = self.index(to) else { continue };
                         self.seq += 1;
-                        self.inflight.insert((self.now + self.latency, self.seq), (j, self.addrs[i], data));
+                        self.inflight.insert(
+                            (self.now + self.latency, self.seq),
+                            (j, self.addrs[i], data),
+                        );
                     }
-                    Transmit::Stream { id, to, data, expect_reply, .. } => {
+                    Transmit::Stream {
+                        id,
+                        to,
+                        data,
+                        expect_reply,
+                        ..
+                    } => {
                         // Streams are delivered at once and synchronously.
                         let j = self.index(to);
                         let reply = match j {
@@ -113,7 +133,8 @@ impl Net {
                         if expect_reply {
                             match reply {
                                 StreamStep::Reply(bytes) => {
-                                    let step = self.nodes[i].handle_stream_reply(self.now, id, &bytes);
+                                    let step =
+                                        self.nodes[i].handle_stream_reply(self.now, id, &bytes);
                                     assert_eq!(step, StreamStep::Close);
                                 }
                                 _ => self.nodes[i].stream_failed(self.now, id, "closed"),
@@ -183,11 +204,15 @@ impl Net {
     }
 
     fn state(&self, observer: usize, of: usize) -> Option<State> {
-        self.nodes[observer].member(&format!("n{of}")).map(|m| m.state)
+        self.nodes[observer]
+            .member(&format!("n{of}"))
+            .map(|m| m.state)
     }
 
     fn all_see(&self, of: usize, state: State) -> bool {
-        (0..self.nodes.len()).filter(|i| !self.down.contains(i) && *i != of).all(|i| self.state(i, of) == Some(state))
+        (0..self.nodes.len())
+            .filter(|i| !self.down.contains(i) && *i != of)
+            .all(|i| self.state(i, of) == Some(state))
     }
 }
 
@@ -195,7 +220,11 @@ impl Net {
 fn join_converges() {
     let mut net = Net::lan(8);
     net.join_all_to_first();
-    let joined = net.events.iter().filter(|(_, e)| matches!(e, Event::JoinFinished { joined: 1, .. })).count();
+    let joined = net
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::JoinFinished { joined: 1, .. }))
+        .count();
     assert_eq!(joined, 7);
     net.run_for(Duration::from_secs(10));
     for i in 0..8 {
@@ -216,7 +245,8 @@ fn crash_is_detected_by_everyone() {
     // Every live member reported it failed (it may be reaped from the tables since).
     for i in [0, 1, 2, 4, 5] {
         assert!(
-            net.events.iter().any(|(o, e)| *o == i && matches!(e, Event::Leave(m) if &*m.name == "n3" && m.state == State::Dead)),
+            net.events.iter().any(|(o, e)| *o == i
+                && matches!(e, Event::Leave(m) if &*m.name == "n3" && m.state == State::Dead)),
             "n{i} never saw n3 fail"
         );
         assert!(matches!(net.state(i, 3), Some(State::Dead) | None));
@@ -224,7 +254,10 @@ fn crash_is_detected_by_everyone() {
     for i in [0, 1, 2, 4, 5] {
         assert!(net.all_see(i, State::Alive));
     }
-    assert!(net.events.iter().any(|(_, e)| matches!(e, Event::Leave(m) if &*m.name == "n3" && m.state == State::Dead)));
+    assert!(net
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, Event::Leave(m) if &*m.name == "n3" && m.state == State::Dead)));
 }
 
 #[test]
@@ -247,7 +280,10 @@ fn suspected_member_refutes() {
     net.udp_deaf.clear();
     net.run_for(Duration::from_secs(20));
     assert!(net.all_see(2, State::Alive));
-    assert!(net.nodes[2].incarnation() > 1, "n2 refuted with a higher incarnation");
+    assert!(
+        net.nodes[2].incarnation() > 1,
+        "n2 refuted with a higher incarnation"
+    );
     assert!(net.nodes[2].stats().refutes >= 1);
 }
 
@@ -255,7 +291,10 @@ fn suspected_member_refutes() {
 fn tcp_fallback_keeps_udp_deaf_member_alive() {
     // Probe timeout well under half the interval, so relays' nacks arrive in time (with LAN
     // defaults they race the deadline in memberlist too).
-    let mut net = Net::new(4, |name, addr| Config { probe_timeout: Duration::from_millis(300), ..Config::lan(name, addr) });
+    let mut net = Net::new(4, |name, addr| Config {
+        probe_timeout: Duration::from_millis(300),
+        ..Config::lan(name, addr)
+    });
     net.join_all_to_first();
     net.run_for(Duration::from_secs(3));
     net.udp_deaf.insert(3);
@@ -263,10 +302,24 @@ fn tcp_fallback_keeps_udp_deaf_member_alive() {
     // n3 hears nothing by UDP, so it cannot refute; but probes of it succeed by TCP, so
     // nobody suspects it long enough... memberlist still suspects when *indirect* fails and
     // TCP succeeds? No: a TCP success counts as an ack. So n3 stays alive.
-    assert!(net.all_see(3, State::Alive), "{:?}", (0..4).map(|i| net.state(i, 3)).collect::<Vec<_>>());
+    assert!(
+        net.all_see(3, State::Alive),
+        "{:?}",
+        (0..4).map(|i| net.state(i, 3)).collect::<Vec<_>>()
+    );
     // It was the TCP fallback that saved it, after relays nacked.
-    assert!((0..3).map(|i| net.nodes[i].stats().probes_tcp_only).sum::<u64>() > 0);
-    assert!((0..3).map(|i| net.nodes[i].stats().nacks_received).sum::<u64>() > 0);
+    assert!(
+        (0..3)
+            .map(|i| net.nodes[i].stats().probes_tcp_only)
+            .sum::<u64>()
+            > 0
+    );
+    assert!(
+        (0..3)
+            .map(|i| net.nodes[i].stats().nacks_received)
+            .sum::<u64>()
+            > 0
+    );
 }
 
 #[test]
@@ -277,7 +330,10 @@ fn graceful_leave_is_left_not_dead() {
     net.nodes[4].leave(net.now);
     net.flush();
     net.run_for(Duration::from_secs(5));
-    assert!(net.events.iter().any(|(i, e)| *i == 4 && matches!(e, Event::LeaveFinished)));
+    assert!(net
+        .events
+        .iter()
+        .any(|(i, e)| *i == 4 && matches!(e, Event::LeaveFinished)));
     assert!(net.all_see(4, State::Left));
 }
 
@@ -286,12 +342,17 @@ fn meta_update_reaches_everyone() {
     let mut net = Net::lan(5);
     net.join_all_to_first();
     net.run_for(Duration::from_secs(5));
-    net.nodes[2].set_meta(net.now, Bytes::from_static(b"role=web")).unwrap();
+    net.nodes[2]
+        .set_meta(net.now, Bytes::from_static(b"role=web"))
+        .unwrap();
     net.run_for(Duration::from_secs(5));
     for i in 0..5 {
         assert_eq!(&net.nodes[i].member("n2").unwrap().meta[..], b"role=web");
     }
-    assert!(net.events.iter().any(|(i, e)| *i != 2 && matches!(e, Event::Update(m) if &*m.name == "n2")));
+    assert!(net
+        .events
+        .iter()
+        .any(|(i, e)| *i != 2 && matches!(e, Event::Update(m) if &*m.name == "n2")));
     let too_big = Bytes::from(vec![0u8; 513]);
     assert!(net.nodes[2].set_meta(net.now, too_big).is_err());
 }
@@ -309,12 +370,18 @@ fn merge_guard_refuses_a_foreign_join_with_its_reason() {
         .events
         .iter()
         .find_map(|(i, e)| match e {
-            Event::JoinFinished { joined, errors, .. } if *i == 2 => Some((*joined, errors.clone())),
+            Event::JoinFinished { joined, errors, .. } if *i == 2 => {
+                Some((*joined, errors.clone()))
+            }
             _ => None,
         })
         .unwrap();
     assert_eq!(n2_result.0, 0);
-    assert!(n2_result.1[0].1.contains("n2 is foreign"), "{:?}", n2_result.1);
+    assert!(
+        n2_result.1[0].1.contains("n2 is foreign"),
+        "{:?}",
+        n2_result.1
+    );
     net.run_for(Duration::from_secs(20));
     // n2 never enters n0's table, even though n1 (no guard) could gossip about it.
     assert!(net.nodes[0].member("n2").is_none());
@@ -335,7 +402,10 @@ fn alive_guard_blocks_gossip_through_a_third_node() {
     net.flush();
     net.run_for(Duration::from_secs(90));
     assert!(net.nodes[1].member("n2").is_some());
-    assert!(net.nodes[0].member("n2").is_none(), "a vetoed member entered the table");
+    assert!(
+        net.nodes[0].member("n2").is_none(),
+        "a vetoed member entered the table"
+    );
     let s = net.nodes[0].stats();
     assert!(s.alive_vetoed + s.merges_vetoed > 0);
 }
@@ -357,7 +427,10 @@ fn conflicting_address_is_reported_and_ignored() {
     .encode(&mut b);
     net.nodes[0].handle_packet(net.now, net.addrs[2], &b);
     net.flush();
-    assert!(net.events.iter().any(|(i, e)| *i == 0 && matches!(e, Event::Conflict { .. })));
+    assert!(net
+        .events
+        .iter()
+        .any(|(i, e)| *i == 0 && matches!(e, Event::Conflict { .. })));
     assert_eq!(net.nodes[0].member("n1").unwrap().addr(), net.addrs[1]);
 }
 
@@ -367,11 +440,19 @@ fn garbage_is_dropped_and_counted() {
     net.join_all_to_first();
     net.run_for(Duration::from_secs(2));
     let before = net.nodes[0].stats().packets_dropped;
-    for bad in [&b""[..], &b"\xff\xff\xff"[..], &b"\x07\x05\x00"[..], &b"\x0c\x00\x00\x00\x00\x00"[..]] {
+    for bad in [
+        &b""[..],
+        &b"\xff\xff\xff"[..],
+        &b"\x07\x05\x00"[..],
+        &b"\x0c\x00\x00\x00\x00\x00"[..],
+    ] {
         net.nodes[0].handle_packet(net.now, net.addrs[1], bad);
     }
     assert_eq!(net.nodes[0].stats().packets_dropped, before + 4);
-    assert!(matches!(net.nodes[0].handle_stream(net.now, net.addrs[1], b"\x42garbage"), StreamStep::Reply(_) | StreamStep::Close));
+    assert!(matches!(
+        net.nodes[0].handle_stream(net.now, net.addrs[1], b"\x42garbage"),
+        StreamStep::Reply(_) | StreamStep::Close
+    ));
     net.run_for(Duration::from_secs(5));
     assert!(net.all_see(1, State::Alive));
 }
@@ -399,7 +480,10 @@ fn same_seed_same_history() {
         net.run_for(Duration::from_secs(5));
         net.down.insert(2);
         net.run_for(Duration::from_secs(30));
-        net.events.iter().map(|(i, e)| format!("{i}:{e:?}")).collect::<Vec<_>>()
+        net.events
+            .iter()
+            .map(|(i, e)| format!("{i}:{e:?}"))
+            .collect::<Vec<_>>()
     };
     assert_eq!(run(), run());
 }

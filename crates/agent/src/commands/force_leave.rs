@@ -8,7 +8,10 @@ use crate::rpc::proto::ForceLeaveRequest;
 /// Run the command.
 pub async fn run(args: ForceLeaveArgs) -> Result<()> {
     let mut client = super::connect(&args.client).await?;
-    let req = ForceLeaveRequest { node: args.node.clone(), prune: args.prune };
+    let req = ForceLeaveRequest {
+        node: args.node.clone(),
+        prune: args.prune,
+    };
     client
         .call_no_reply("force-leave", Some(&req))
         .await

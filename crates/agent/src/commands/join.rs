@@ -10,11 +10,18 @@ use crate::rpc::proto::{JoinRequest, JoinResponse};
 /// Run the command.
 pub async fn run(args: JoinArgs) -> Result<()> {
     let mut client = super::connect(&args.client).await?;
-    let req = JoinRequest { existing: args.addrs.clone(), replay: args.replay };
+    let req = JoinRequest {
+        existing: args.addrs.clone(),
+        replay: args.replay,
+    };
     let resp: JoinResponse = client
         .call("join", Some(&req), true)
         .await
         .map_err(|e| anyhow::anyhow!("error joining the cluster: {e}"))?;
-    writeln!(std::io::stdout(), "Successfully joined cluster by contacting {} nodes.", resp.num)?;
+    writeln!(
+        std::io::stdout(),
+        "Successfully joined cluster by contacting {} nodes.",
+        resp.num
+    )?;
     Ok(())
 }

@@ -16,7 +16,9 @@ pub fn member_addr(m: &Member) -> String {
         4 => <[u8; 4]>::try_from(&m.addr[..]).ok().map(IpAddr::from),
         16 => <[u8; 16]>::try_from(&m.addr[..]).ok().map(|b| {
             let v6 = std::net::Ipv6Addr::from(b);
-            v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6))
+            v6.to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6))
         }),
         _ => None,
     };
@@ -33,7 +35,12 @@ pub async fn run(args: MembersArgs) -> Result<()> {
         let (k, v) = parse_tag(t)?;
         tags.insert(k, v);
     }
-    for pattern in args.name.iter().chain(args.status.iter()).chain(tags.values()) {
+    for pattern in args
+        .name
+        .iter()
+        .chain(args.status.iter())
+        .chain(tags.values())
+    {
         regex::Regex::new(pattern).map_err(|e| anyhow::anyhow!("bad filter '{pattern}': {e}"))?;
     }
     let req = MembersFilteredRequest {
@@ -61,14 +68,23 @@ pub async fn run(args: MembersArgs) -> Result<()> {
                     })
                 })
                 .collect();
-            writeln!(out, "{}", serde_json::to_string_pretty(&serde_json::json!({ "members": list }))?)?;
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({ "members": list }))?
+            )?;
         }
         Format::Table => {
             let rows: Vec<[String; 4]> = resp
                 .members
                 .iter()
                 .map(|m| {
-                    let tags = m.tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+                    let tags = m
+                        .tags
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(",");
                     [m.name.clone(), member_addr(m), m.status.clone(), tags]
                 })
                 .collect();

@@ -10,7 +10,14 @@ use crate::rpc::proto::{LogRecord, MonitorRequest};
 /// Run the command.
 pub async fn run(args: MonitorArgs) -> Result<()> {
     let mut client = super::connect(&args.client).await?;
-    let seq = client.start_stream("monitor", &MonitorRequest { log_level: args.log_level.to_ascii_uppercase() }).await?;
+    let seq = client
+        .start_stream(
+            "monitor",
+            &MonitorRequest {
+                log_level: args.log_level.to_ascii_uppercase(),
+            },
+        )
+        .await?;
     loop {
         tokio::select! {
             rec = client.next_record::<LogRecord>(seq) => {

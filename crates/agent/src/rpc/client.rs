@@ -55,16 +55,38 @@ impl Client {
         let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| ClientError::Timeout(addr.to_string()))?
-            .map_err(|source| ClientError::Connect { addr: addr.to_string(), source })?;
-        let mut c = Client { stream, reader: ValueReader::new(), seq: 0, addr: addr.to_string(), timeout };
-        c.call_no_reply("handshake", Some(&HandshakeRequest { version: proto::IPC_VERSION })).await?;
+            .map_err(|source| ClientError::Connect {
+                addr: addr.to_string(),
+                source,
+            })?;
+        let mut c = Client {
+            stream,
+            reader: ValueReader::new(),
+            seq: 0,
+            addr: addr.to_string(),
+            timeout,
+        };
+        c.call_no_reply(
+            "handshake",
+            Some(&HandshakeRequest {
+                version: proto::IPC_VERSION,
+            }),
+        )
+        .await?;
         Ok(c)
     }
 
-    async fn send<B: Serialize>(&mut self, command: &str, body: Option<&B>) -> Result<u64, ClientError> {
+    async fn send<B: Serialize>(
+        &mut self,
+        command: &str,
+        body: Option<&B>,
+    ) -> Result<u64, ClientError> {
         self.seq += 1;
         let mut out = Vec::new();
-        let header = RequestHeader { command: command.to_string(), seq: self.seq };
+        let header = RequestHeader {
+            command: command.to_string(),
+            seq: self.seq,
+        };
         proto::encode(&header, &mut out).map_err(|e| ClientError::Decode(e.to_string()))?;
         if let Some(b) = body {
             proto::encode(b, &mut out).map_err(|e| ClientError::Decode(e.to_string()))?;
@@ -89,7 +111,8 @@ impl Client {
         // Bounded: records of other streams on this connection are skipped, a few at most.
         for _ in 0..10_000 {
             let v = self.read_value(true).await?;
-            let h: ResponseHeader = proto::decode(&v).map_err(|e| ClientError::Decode(e.to_string()))?;
+            let h: ResponseHeader =
+                proto::decode(&v).map_err(|e| ClientError::Decode(e.to_string()))?;
             if h.seq == seq {
                 return Ok(h);
             }
@@ -98,7 +121,11 @@ impl Client {
     }
 
     /// A command with no reply body.
-    pub async fn call_no_reply<B: Serialize>(&mut self, command: &str, body: Option<&B>) -> Result<(), ClientError> {
+    pub async fn call_no_reply<B: Serialize>(
+        &mut self,
+        command: &str,
+        body: Option<&B>,
+    ) -> Result<(), ClientError> {
         let seq = self.send(command, body).await?;
         let h = self.read_header(seq).await?;
         if h.error.is_empty() {
@@ -129,7 +156,11 @@ impl Client {
     }
 
     /// Start a streaming command (monitor, stream); records follow with the returned seq.
-    pub async fn start_stream<B: Serialize>(&mut self, command: &str, body: &B) -> Result<u64, ClientError> {
+    pub async fn start_stream<B: Serialize>(
+        &mut self,
+        command: &str,
+        body: &B,
+    ) -> Result<u64, ClientError> {
         let seq = self.send(command, Some(body)).await?;
         let h = self.read_header(seq).await?;
         if h.error.is_empty() {
@@ -143,7 +174,8 @@ impl Client {
     pub async fn next_record<R: DeserializeOwned>(&mut self, seq: u64) -> Result<R, ClientError> {
         loop {
             let v = self.read_value(false).await?;
-            let h: ResponseHeader = proto::decode(&v).map_err(|e| ClientError::Decode(e.to_string()))?;
+            let h: ResponseHeader =
+                proto::decode(&v).map_err(|e| ClientError::Decode(e.to_string()))?;
             let body = self.read_value(false).await?;
             if h.seq == seq {
                 return proto::decode(&body).map_err(|e| ClientError::Decode(e.to_string()));

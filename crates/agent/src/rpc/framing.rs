@@ -76,8 +76,14 @@ mod tests {
     #[tokio::test]
     async fn splits_back_to_back_values_across_reads() {
         let mut bytes = Vec::new();
-        crate::rpc::proto::encode(&crate::rpc::proto::RequestHeader { command: "members".into(), seq: 7 }, &mut bytes)
-            .unwrap();
+        crate::rpc::proto::encode(
+            &crate::rpc::proto::RequestHeader {
+                command: "members".into(),
+                seq: 7,
+            },
+            &mut bytes,
+        )
+        .unwrap();
         bytes.extend_from_slice(b"\x81\xa3Foo\x01");
         let (mut a, mut b) = tokio::io::duplex(4);
         let writer = tokio::spawn(async move {
@@ -87,7 +93,8 @@ mod tests {
             }
         });
         let mut vr = ValueReader::new();
-        let h: crate::rpc::proto::RequestHeader = crate::rpc::proto::decode(&vr.next(&mut b).await.unwrap()).unwrap();
+        let h: crate::rpc::proto::RequestHeader =
+            crate::rpc::proto::decode(&vr.next(&mut b).await.unwrap()).unwrap();
         assert_eq!(h.seq, 7);
         assert_eq!(vr.next(&mut b).await.unwrap(), b"\x81\xa3Foo\x01");
         writer.await.unwrap();
@@ -100,6 +107,9 @@ mod tests {
         use tokio::io::AsyncWriteExt;
         a.write_all(b"\xc1\xc1\xc1").await.unwrap();
         let mut vr = ValueReader::new();
-        assert!(matches!(vr.next(&mut b).await, Err(FrameError::Malformed(_))));
+        assert!(matches!(
+            vr.next(&mut b).await,
+            Err(FrameError::Malformed(_))
+        ));
     }
 }

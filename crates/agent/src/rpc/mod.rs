@@ -4,5 +4,5 @@
 
 pub mod client;
 pub mod framing;
-pub mod server;
 pub mod proto;
+pub mod server;

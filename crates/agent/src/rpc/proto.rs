@@ -197,7 +197,14 @@ mod tests {
     fn header_matches_go_bytes() {
         // {Command: "handshake", Seq: 1} as the serf CLI sends it (sorted keys).
         let mut out = Vec::new();
-        encode(&RequestHeader { command: "handshake".into(), seq: 1 }, &mut out).unwrap();
+        encode(
+            &RequestHeader {
+                command: "handshake".into(),
+                seq: 1,
+            },
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(out, b"\x82\xa7Command\xa9handshake\xa3Seq\x01");
         let back: RequestHeader = decode(&out).unwrap();
         assert_eq!(back.command, "handshake");
@@ -205,7 +212,12 @@ mod tests {
 
     #[test]
     fn member_addr_is_bin_and_decodes_go_forms() {
-        let m = Member { addr: vec![127, 0, 0, 1], name: "n1".into(), status: "alive".into(), ..Default::default() };
+        let m = Member {
+            addr: vec![127, 0, 0, 1],
+            name: "n1".into(),
+            status: "alive".into(),
+            ..Default::default()
+        };
         let mut out = Vec::new();
         encode(&m, &mut out).unwrap();
         assert!(out.windows(6).any(|w| w == b"\xc4\x04\x7f\x00\x00\x01"));

@@ -67,7 +67,12 @@ impl Connection {
             }
             let _ = wr.shutdown().await;
         });
-        let mut conn = Connection { agent, out, handshake: false, streams: HashMap::new() };
+        let mut conn = Connection {
+            agent,
+            out,
+            handshake: false,
+            streams: HashMap::new(),
+        };
         let mut reader = ValueReader::new();
         let mut shutdown = conn.agent.shutdown_signal();
         loop {
@@ -103,14 +108,29 @@ impl Connection {
 
     async fn reply(&self, seq: u64, error: &str) {
         let mut buf = Vec::new();
-        if proto::encode(&ResponseHeader { error: error.to_string(), seq }, &mut buf).is_ok() {
+        if proto::encode(
+            &ResponseHeader {
+                error: error.to_string(),
+                seq,
+            },
+            &mut buf,
+        )
+        .is_ok()
+        {
             let _ = self.out.send(buf).await;
         }
     }
 
     async fn reply_body<B: Serialize>(&self, seq: u64, error: &str, body: &B) {
         let mut buf = Vec::new();
-        if proto::encode(&ResponseHeader { error: error.to_string(), seq }, &mut buf).is_ok()
+        if proto::encode(
+            &ResponseHeader {
+                error: error.to_string(),
+                seq,
+            },
+            &mut buf,
+        )
+        .is_ok()
             && proto::encode(body, &mut buf).is_ok()
         {
             let _ = self.out.send(buf).await;
@@ -125,7 +145,12 @@ impl Connection {
     ) -> Next {
         macro_rules! body {
             ($t:ty) => {
-                match reader.next(rd).await.ok().and_then(|v| proto::decode::<$t>(&v).ok()) {
+                match reader
+                    .next(rd)
+                    .await
+                    .ok()
+                    .and_then(|v| proto::decode::<$t>(&v).ok())
+                {
                     Some(b) => b,
                     None => return Next::Close, // a body that cannot be decoded closes silently
                 }
@@ -154,15 +179,22 @@ impl Connection {
             }
             "members" => {
                 let members = self.agent.rpc_members();
-                self.reply_body(seq, "", &proto::MembersResponse { members }).await;
+                self.reply_body(seq, "", &proto::MembersResponse { members })
+                    .await;
             }
             "members-filtered" => {
                 let b = body!(proto::MembersFilteredRequest);
                 let Some(filter) = MemberFilter::new(&b) else {
                     return Next::Close; // Serf drops the connection on a bad pattern
                 };
-                let members = self.agent.rpc_members().into_iter().filter(|m| filter.matches(m)).collect();
-                self.reply_body(seq, "", &proto::MembersResponse { members }).await;
+                let members = self
+                    .agent
+                    .rpc_members()
+                    .into_iter()
+                    .filter(|m| filter.matches(m))
+                    .collect();
+                self.reply_body(seq, "", &proto::MembersResponse { members })
+                    .await;
             }
             "join" => {
                 let b = body!(proto::JoinRequest);
@@ -170,7 +202,8 @@ impl Connection {
                     Ok(n) => (n as i32, String::new()),
                     Err(e) => (0, format!("{e:#}")),
                 };
-                self.reply_body(seq, &err, &proto::JoinResponse { num }).await;
+                self.reply_body(seq, &err, &proto::JoinResponse { num })
+                    .await;
             }
             "leave" => {
                 let err = match self.agent.leave().await {
@@ -203,7 +236,8 @@ impl Connection {
             "monitor" => {
                 let b = body!(proto::MonitorRequest);
                 let Some(level) = parse_level(&b.log_level) else {
-                    self.reply(seq, &format!("Unknown log level: {}", b.log_level)).await;
+                    self.reply(seq, &format!("Unknown log level: {}", b.log_level))
+                        .await;
                     return Next::Continue;
                 };
                 if self.streams.contains_key(&seq) {
@@ -218,7 +252,14 @@ impl Connection {
                         let out = out.clone();
                         async move {
                             let mut buf = Vec::new();
-                            let ok = proto::encode(&ResponseHeader { error: String::new(), seq }, &mut buf).is_ok()
+                            let ok = proto::encode(
+                                &ResponseHeader {
+                                    error: String::new(),
+                                    seq,
+                                },
+                                &mut buf,
+                            )
+                            .is_ok()
                                 && proto::encode(&proto::LogRecord { log: text }, &mut buf).is_ok();
                             ok && out.send(buf).await.is_ok()
                         }
@@ -266,7 +307,14 @@ impl Connection {
                                     continue;
                                 }
                                 let mut buf = Vec::new();
-                                let ok = proto::encode(&ResponseHeader { error: String::new(), seq }, &mut buf).is_ok()
+                                let ok = proto::encode(
+                                    &ResponseHeader {
+                                        error: String::new(),
+                                        seq,
+                                    },
+                                    &mut buf,
+                                )
+                                .is_ok()
                                     && proto::encode(&rec, &mut buf).is_ok();
                                 if !ok || out.send(buf).await.is_err() {
                                     return;
@@ -309,18 +357,31 @@ impl MemberFilter {
     }
 
     fn new(req: &proto::MembersFilteredRequest) -> Option<MemberFilter> {
-        let opt = |p: &str| if p.is_empty() { Some(None) } else { Self::anchored(p).map(Some) };
+        let opt = |p: &str| {
+            if p.is_empty() {
+                Some(None)
+            } else {
+                Self::anchored(p).map(Some)
+            }
+        };
         let mut tags = Vec::new();
         for (k, v) in &req.tags {
             tags.push((k.clone(), Self::anchored(v)?));
         }
-        Some(MemberFilter { name: opt(&req.name)?, status: opt(&req.status)?, tags })
+        Some(MemberFilter {
+            name: opt(&req.name)?,
+            status: opt(&req.status)?,
+            tags,
+        })
     }
 
     fn matches(&self, m: &proto::Member) -> bool {
         self.name.as_ref().is_none_or(|r| r.is_match(&m.name))
             && self.status.as_ref().is_none_or(|r| r.is_match(&m.status))
-            && self.tags.iter().all(|(k, r)| m.tags.get(k).is_some_and(|v| r.is_match(v)))
+            && self
+                .tags
+                .iter()
+                .all(|(k, r)| m.tags.get(k).is_some_and(|v| r.is_match(v)))
     }
 }
 
@@ -334,13 +395,16 @@ struct EventFilter {
 
 impl EventFilter {
     fn parse(s: &str) -> Option<EventFilter> {
-        let mut f = EventFilter { all: false, kinds: BTreeMap::new() };
+        let mut f = EventFilter {
+            all: false,
+            kinds: BTreeMap::new(),
+        };
         for part in s.split(',').map(str::trim) {
             let base = part.split(':').next().unwrap_or(part);
             match base {
                 "*" => f.all = true,
-                "member-join" | "member-leave" | "member-failed" | "member-update" | "member-reap" | "user"
-                | "query" => {
+                "member-join" | "member-leave" | "member-failed" | "member-update"
+                | "member-reap" | "user" | "query" => {
                     f.kinds.insert(base.to_string(), ());
                 }
                 _ => return None,
@@ -356,6 +420,7 @@ impl EventFilter {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn member(name: &str, status: &str, role: &str) -> proto::Member {
@@ -376,10 +441,16 @@ mod tests {
         };
         let f = MemberFilter::new(&req).expect("valid");
         assert!(f.matches(&member("n1", "alive", "web")));
-        assert!(!f.matches(&member("n12", "alive", "web")), "name is anchored");
+        assert!(
+            !f.matches(&member("n12", "alive", "web")),
+            "name is anchored"
+        );
         assert!(!f.matches(&member("n1", "failed", "web")));
         assert!(!f.matches(&member("n1", "alive", "webby")));
-        let bad = proto::MembersFilteredRequest { name: "(".into(), ..Default::default() };
+        let bad = proto::MembersFilteredRequest {
+            name: "(".into(),
+            ..Default::default()
+        };
         assert!(MemberFilter::new(&bad).is_none());
     }
 
@@ -387,7 +458,9 @@ mod tests {
     fn event_filters() {
         let f = EventFilter::parse("member-join,user:deploy").expect("valid");
         assert!(f.accepts("member-join") && f.accepts("user") && !f.accepts("member-failed"));
-        assert!(EventFilter::parse("*").expect("valid").accepts("member-reap"));
+        assert!(EventFilter::parse("*")
+            .expect("valid")
+            .accepts("member-reap"));
         assert!(EventFilter::parse("bogus").is_none());
     }
 }

@@ -1,7 +1,13 @@
 //! Helpers for tests that start real processes: rumor agents (this crate's binary) and real
 //! `serf` agents. Every process is killed when its guard drops, even when a test fails, and
 //! every wait is bounded.
-#![allow(dead_code, clippy::unwrap_used, clippy::print_stderr, missing_docs, unreachable_pub)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    missing_docs,
+    unreachable_pub
+)]
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -46,9 +52,17 @@ impl Proc {
     pub fn spawn(name: &str, mut cmd: Command, dir: &Path) -> Proc {
         let log = dir.join(format!("{name}.log"));
         let f = std::fs::File::create(&log).unwrap();
-        cmd.stdout(f.try_clone().unwrap()).stderr(f).stdin(Stdio::null());
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Proc { name: name.to_string(), child: Some(child), log }
+        cmd.stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .stdin(Stdio::null());
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Proc {
+            name: name.to_string(),
+            child: Some(child),
+            log,
+        }
     }
 
     /// kill -9, and wait for it.
@@ -83,7 +97,11 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.kill9();
         if std::thread::panicking() {
-            eprintln!("---- log of {} ----\n{}", self.name, tail(&self.log_text(), 60));
+            eprintln!(
+                "---- log of {} ----\n{}",
+                self.name,
+                tail(&self.log_text(), 60)
+            );
         }
     }
 }
@@ -95,7 +113,9 @@ fn tail(s: &str, n: usize) -> String {
 
 /// Run a command to completion with a time limit.
 pub fn run(mut cmd: Command, limit: Duration) -> Output {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let deadline = Instant::now() + limit;
     loop {
@@ -105,7 +125,10 @@ pub fn run(mut cmd: Command, limit: Duration) -> Output {
         if Instant::now() > deadline {
             let _ = child.kill();
             let out = child.wait_with_output().unwrap();
-            panic!("command timed out: {cmd:?}\n{}", String::from_utf8_lossy(&out.stderr));
+            panic!(
+                "command timed out: {cmd:?}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -151,7 +174,15 @@ pub fn serf_agent(dir: &Path, name: &str, ip: &str, port: u16, rpc: u16, extra: 
 /// Members as `rumor members --format json` reports them: (name, status, tags).
 pub fn rumor_members(rpc: &str) -> Option<Vec<(String, String, serde_json::Value)>> {
     let mut cmd = Command::new(rumor_bin());
-    cmd.args(["members", "--format", "json", "--rpc-addr", rpc, "--timeout", "3"]);
+    cmd.args([
+        "members",
+        "--format",
+        "json",
+        "--rpc-addr",
+        rpc,
+        "--timeout",
+        "3",
+    ]);
     let out = run(cmd, Duration::from_secs(10));
     if !out.status.success() {
         return None;
@@ -161,7 +192,13 @@ pub fn rumor_members(rpc: &str) -> Option<Vec<(String, String, serde_json::Value
         v["members"]
             .as_array()?
             .iter()
-            .map(|m| (m["name"].as_str().unwrap_or("").to_string(), m["status"].as_str().unwrap_or("").to_string(), m["tags"].clone()))
+            .map(|m| {
+                (
+                    m["name"].as_str().unwrap_or("").to_string(),
+                    m["status"].as_str().unwrap_or("").to_string(),
+                    m["tags"].clone(),
+                )
+            })
             .collect(),
     )
 }
@@ -179,12 +216,24 @@ pub fn serf_members(rpc: &str) -> Option<Vec<(String, String, serde_json::Value)
         v["members"]
             .as_array()?
             .iter()
-            .map(|m| (m["name"].as_str().unwrap_or("").to_string(), m["status"].as_str().unwrap_or("").to_string(), m["tags"].clone()))
+            .map(|m| {
+                (
+                    m["name"].as_str().unwrap_or("").to_string(),
+                    m["status"].as_str().unwrap_or("").to_string(),
+                    m["tags"].clone(),
+                )
+            })
             .collect(),
     )
 }
 
 /// Status of `name` in a member list.
-pub fn status_of(list: &Option<Vec<(String, String, serde_json::Value)>>, name: &str) -> Option<String> {
-    list.as_ref()?.iter().find(|m| m.0 == name).map(|m| m.1.clone())
+pub fn status_of(
+    list: &Option<Vec<(String, String, serde_json::Value)>>,
+    name: &str,
+) -> Option<String> {
+    list.as_ref()?
+        .iter()
+        .find(|m| m.0 == name)
+        .map(|m| m.1.clone())
 }
