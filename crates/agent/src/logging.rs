@@ -116,7 +116,10 @@ pub fn init(level: &str, ring: &LogRing) {
     use tracing_subscriber::prelude::*;
     let level = parse_level(level).unwrap_or(Level::INFO);
     let filter = tracing_subscriber::filter::LevelFilter::from_level(level);
-    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(stderr)

@@ -265,3 +265,86 @@ fn garbage_is_dropped_and_nothing_is_lost() {
         Some("alive")
     );
 }
+
+fn serf_cli(args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(serf_bin());
+    cmd.args(args);
+    run(cmd, Duration::from_secs(30))
+}
+
+#[test]
+fn the_real_serf_cli_drives_a_rumor_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ir, is) = ("127.0.67.1", "127.0.67.2");
+    let (pr, rr) = (free_port(ir), free_port(ir));
+    let (ps, rs) = (free_port(is), free_port(is));
+    let mut r = rumor_agent(dir.path(), "r1", ir, pr, rr, &[]);
+    let rpc_r = format!("{ir}:{rr}");
+    eventually("r1 up", FORM, || rumor_members(&rpc_r).is_some());
+    let mut s = serf_agent(dir.path(), "s1", is, ps, rs, &[&format!("-join={ir}:{pr}")]);
+    let rpc_s = format!("{is}:{rs}");
+    eventually("s1 sees r1", FORM, || {
+        status_of(&serf_members(&rpc_s), "r1").as_deref() == Some("alive")
+    });
+
+    // serf tags against rumor: the serf agent sees the new tag.
+    let out = serf_cli(&["tags", &format!("-rpc-addr={rpc_r}"), "-set", "role=api"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually("s1 sees r1's new tag", FORM, || {
+        serf_members(&rpc_s).is_some_and(|m| m.iter().any(|x| x.0 == "r1" && x.2["role"] == "api"))
+    });
+
+    // serf info and serf monitor against rumor.
+    let out = serf_cli(&["info", &format!("-rpc-addr={rpc_r}")]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("agent:") && text.contains("name = r1"),
+        "{text}"
+    );
+    let mut cmd = Command::new(serf_bin());
+    cmd.args(["monitor", &format!("-rpc-addr={rpc_r}"), "-log-level=debug"]);
+    let mut mon = Proc::spawn("serf-monitor", cmd, dir.path());
+    eventually("monitor shows log lines", FORM, || {
+        mon.log_text().contains("agent started")
+    });
+    mon.kill9();
+    let mut cmd = Command::new(rumor_bin());
+    cmd.args(["monitor", "--rpc-addr", &rpc_r, "--log-level", "info"]);
+    let mut mon = Proc::spawn("rumor-monitor", cmd, dir.path());
+    eventually("rumor monitor shows log lines", FORM, || {
+        mon.log_text().contains("agent started")
+    });
+    mon.kill9();
+
+    // kill -9 the serf agent, then force it out through the serf CLI.
+    s.kill9();
+    eventually("r1 sees s1 failed", Duration::from_secs(90), || {
+        status_of(&rumor_members(&rpc_r), "s1").as_deref() == Some("failed")
+    });
+    let out = serf_cli(&["force-leave", &format!("-rpc-addr={rpc_r}"), "s1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually("r1 sees s1 left", FORM, || {
+        status_of(&rumor_members(&rpc_r), "s1").as_deref() == Some("left")
+    });
+
+    // serf leave against rumor: the agent leaves and exits cleanly.
+    let out = serf_cli(&["leave", &format!("-rpc-addr={rpc_r}")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = r
+        .wait_exit(Duration::from_secs(20))
+        .expect("r1 exits after serf leave");
+    assert!(st.success());
+}

@@ -5,6 +5,15 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// Go writes an empty slice or map as nil: read nil as the empty value.
+fn nil_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 /// The only RPC protocol version.
 pub const IPC_VERSION: i32 = 1;
 
@@ -49,6 +58,7 @@ pub struct AuthRequest {
 #[serde(rename_all = "PascalCase", default)]
 pub struct JoinRequest {
     /// Addresses to join (`ip`, `ip:port`, `[v6]:port`, `host:port`).
+    #[serde(deserialize_with = "nil_default")]
     pub existing: Vec<String>,
     /// Replay old user events.
     pub replay: bool,
@@ -81,6 +91,7 @@ pub struct MembersFilteredRequest {
     /// Status pattern ("" = any).
     pub status: String,
     /// Tag patterns.
+    #[serde(deserialize_with = "nil_default")]
     pub tags: BTreeMap<String, String>,
 }
 
@@ -110,6 +121,7 @@ pub struct Member {
     /// `alive`, `leaving`, `left`, `failed` or `none`.
     pub status: String,
     /// Tags.
+    #[serde(deserialize_with = "nil_default")]
     pub tags: BTreeMap<String, String>,
 }
 
@@ -118,6 +130,7 @@ pub struct Member {
 #[serde(rename_all = "PascalCase", default)]
 pub struct MembersResponse {
     /// The members.
+    #[serde(deserialize_with = "nil_default")]
     pub members: Vec<Member>,
 }
 
@@ -126,8 +139,10 @@ pub struct MembersResponse {
 #[serde(rename_all = "PascalCase", default)]
 pub struct TagsRequest {
     /// Tags to remove.
+    #[serde(deserialize_with = "nil_default")]
     pub delete_tags: Vec<String>,
     /// Tags to set.
+    #[serde(deserialize_with = "nil_default")]
     pub tags: BTreeMap<String, String>,
 }
 
@@ -171,6 +186,7 @@ pub struct MemberEventRecord {
     /// `member-join`, `member-leave`, `member-failed`, `member-update`, `member-reap`.
     pub event: String,
     /// The members concerned.
+    #[serde(deserialize_with = "nil_default")]
     pub members: Vec<Member>,
 }
 
@@ -228,5 +244,9 @@ mod tests {
         encode(&BTreeMap::from([("Name", "x"), ("Bogus", "y")]), &mut extra).unwrap();
         let m: Member = decode(&extra).unwrap();
         assert_eq!(m.name, "x");
+        // Go writes empty slices and maps as nil.
+        let t: TagsRequest = decode(b"\x82\xaaDeleteTags\xc0\xa4Tags\x81\xa4role\xa3api").unwrap();
+        assert!(t.delete_tags.is_empty());
+        assert_eq!(t.tags.get("role").map(String::as_str), Some("api"));
     }
 }
