@@ -20,7 +20,7 @@ pub struct JoinOutcome {
     pub errors: Vec<(SocketAddr, String)>,
 }
 
-/// The sans-IO protocol machine a pool task drives (`rumor_swim::Node<D>` and, later,
+/// The sans-IO protocol machine a pool task drives (`rumor_swim::Node<D>` and
 /// `rumor_serf::Serf`).
 pub trait Core: Send + 'static {
     /// What the core reports to the layer above (member changes, join results, ...).

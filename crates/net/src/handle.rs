@@ -63,8 +63,9 @@ impl<C: Core> PoolHandle<C> {
     /// produced. This is how commands are given: `pool.call(|node, now| node.leave(now))`,
     /// and how state is read: `pool.call(|node, _| node.num_live())`.
     ///
-    /// Not async: the lock is held only while `f` runs, so keep `f` short and never block in
-    /// it. Callable from any thread. After shutdown the core is still there to read, but
+    /// Not async: the lock is held only while `f` runs, so keep `f` short, never block in
+    /// it, and never use the handle from inside it (the lock is not reentrant: that would
+    /// deadlock). Callable from any thread. After shutdown the core is still there to read, but
     /// what it sends is dropped.
     pub fn call<R>(&self, f: impl FnOnce(&mut C, Instant) -> R) -> R {
         self.shared.drive(f)

@@ -1,8 +1,8 @@
 //! rumor-net: the tokio driver for rumor's sans-IO protocol cores.
 //!
 //! A *pool* is one UDP socket and one TCP listener bound on the same `IP:PORT`, plus the
-//! tasks that move bytes between them and a [`Core`] (a [`rumor_swim::Node`] today, a
-//! `rumor_serf::Serf` later):
+//! tasks that move bytes between them and a [`Core`] (a bare [`rumor_swim::Node`], or a
+//! [`rumor_serf::Serf`]):
 //!
 //! - the UDP receive loop hands every datagram to [`Core::handle_packet`]; a sender task
 //!   writes the core's datagrams;

@@ -44,9 +44,11 @@ impl Core for Serf {
 
     fn join_result(event: &Event) -> Option<JoinOutcome> {
         match event {
-            Event::JoinFinished { id, joined, errors } => {
-                Some(JoinOutcome { id: *id, joined: *joined, errors: errors.clone() })
-            }
+            Event::JoinFinished { id, joined, errors } => Some(JoinOutcome {
+                id: *id,
+                joined: *joined,
+                errors: errors.clone(),
+            }),
             _ => None,
         }
     }

@@ -73,7 +73,7 @@ pub(crate) async fn send_loop<C: Core>(
 async fn send<C: Core>(shared: &Shared<C>, socket: &UdpSocket, to: SocketAddr, data: &[u8]) {
     match socket.send_to(data, to).await {
         Ok(n) => {
-            tracing::trace!(local = %shared.local_addr, %to, len = n, hex = ?data, "datagram out");
+            tracing::trace!(local = %shared.local_addr, %to, len = n, "datagram out");
             add(&shared.counters.packets_out, 1);
             add(&shared.counters.bytes_out, n as u64);
         }

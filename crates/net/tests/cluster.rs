@@ -68,16 +68,6 @@ async fn scenario(ip: IpAddr) {
     .await
     .expect("b's leave did not finish");
     shutdown(&b).await;
-    let b_stats = b.call(|n, _| n.stats());
-    let b_view: Vec<_> = b.call(|n, _| n.members().map(|m| (m.name.to_string(), m.state, m.incarnation)).collect());
-    eprintln!("DEBUG after leave: a sees b {:?}; b stats {:?}; b view {:?}; b net {:?}", state_of(&a, "b"), b_stats, b_view, b.stats());
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    if state_of(&a, "b") != Some(State::Left) {
-    let mut evs = Vec::new();
-    while let Ok(e) = a_events.try_recv() { evs.push(format!("{e:?}")); }
-    eprintln!("DEBUG a stats {:?} a sees b {:?}", a.call(|n, _| n.stats()), state_of(&a, "b"));
-    for e in &evs { eprintln!("DEBUG ev {e}"); }
-    }
     wait_for("b seen as left", Duration::from_secs(5), || {
         state_of(&a, "b") == Some(State::Left)
     })

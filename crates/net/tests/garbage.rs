@@ -200,6 +200,12 @@ async fn garbage_scenario() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn excess_connections_are_refused() {
+    tokio::time::timeout(Duration::from_secs(20), refused_scenario())
+        .await
+        .unwrap();
+}
+
+async fn refused_scenario() {
     let mut cfg = pool_config(LOCAL);
     cfg.max_inbound_streams = 2;
     cfg.tcp_timeout = Duration::from_secs(3);

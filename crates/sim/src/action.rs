@@ -8,6 +8,10 @@ use std::time::Duration;
 use bytes::Bytes;
 
 /// One scheduled change to the simulation. Node arguments are indexes `0..nodes`.
+///
+/// An action that does not apply is ignored: a crash of a node that is not running or
+/// paused, a restart of one that is not crashed, a pause, leave or meta change of one that
+/// is not running, an index out of range.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// The node joins through the given nodes (a push-pull with each). An empty list makes

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use rumor_sim::{scenario, LatencyModel, Profile, SimConfig};
+use rumor_swim::Instant;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -86,6 +87,9 @@ struct Args {
     /// Disable the periodic incarnation scan (saves 4 bytes per member entry).
     #[arg(long)]
     no_checks: bool,
+    /// `speed` only: stop (exit code 3) if the process grows past this many GB.
+    #[arg(long, default_value_t = 0.0)]
+    max_rss_gb: f64,
     /// Print compact JSON.
     #[arg(long)]
     compact: bool,
@@ -136,11 +140,55 @@ fn phase(sim_s: f64, wall: Duration) -> Phase {
     }
 }
 
-fn speed(cfg: SimConfig, duration: Duration) -> Speed {
+/// `MemAvailable` of the machine, from /proc (`u64::MAX` where unavailable).
+fn mem_available() -> u64 {
+    let Ok(s) = std::fs::read_to_string("/proc/meminfo") else {
+        return u64::MAX;
+    };
+    s.lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(u64::MAX, |kb| kb * 1024)
+}
+
+/// Stop the process if it grows past `max_rss` or leaves the machine under 1 GiB free
+/// (the machine is shared: better to lose this run than someone else's build).
+fn guard(max_rss: u64, sim: &rumor_sim::Sim) {
+    let rss = rss_bytes();
+    if (max_rss > 0 && rss > max_rss) || mem_available() < (1 << 30) {
+        eprintln!(
+            "rumor-sim: stopping at {:.1} simulated s: RSS {:.2} GB, {:.2} GB available",
+            sim.now().as_duration().as_secs_f64(),
+            rss as f64 / 1e9,
+            mem_available() as f64 / 1e9
+        );
+        std::process::exit(3);
+    }
+}
+
+fn speed(cfg: SimConfig, duration: Duration, max_rss: u64) -> Speed {
     let n = cfg.nodes;
     let base = rss_bytes();
     let wall = std::time::Instant::now();
-    let mut sim = scenario::form_cluster(cfg, "speed");
+    // scenario::form_cluster, in one-second steps so the memory guard can run.
+    let swim = scenario::swim_config(&cfg);
+    let mut sim = match rumor_sim::Sim::new(cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rumor-sim: {e}");
+            std::process::exit(1);
+        }
+    };
+    sim.set_scenario("speed");
+    let spacing = scenario::join_spacing(n);
+    sim.join_staggered(Instant::ZERO, spacing);
+    let last_join = Instant::ZERO + spacing * n.saturating_sub(1) as u32;
+    let limit = last_join + scenario::settle_limit(&swim, n);
+    while sim.now() < last_join || (!sim.is_converged() && sim.now() < limit) {
+        sim.run_for(Duration::from_secs(1));
+        guard(max_rss, &sim);
+    }
+    sim.settle("join", Duration::ZERO);
     let join = phase(sim.now().as_duration().as_secs_f64(), wall.elapsed());
     let converged = sim.is_converged();
     let rss = rss_bytes();
@@ -151,6 +199,7 @@ fn speed(cfg: SimConfig, duration: Duration) -> Speed {
     let limit = t0 + Duration::from_secs(600);
     while sim.queued_broadcasts() > 0 && sim.now() < limit {
         sim.run_for(Duration::from_secs(1));
+        guard(max_rss, &sim);
     }
     let drain = phase(
         sim.now().saturating_duration_since(t0).as_secs_f64(),
@@ -233,7 +282,7 @@ fn main() -> ExitCode {
         Scenario::Leave => scenario::leave_with(cfg, a.count),
         Scenario::Steady => scenario::steady_with(cfg, duration),
         Scenario::Speed => {
-            let s = speed(cfg, duration);
+            let s = speed(cfg, duration, (a.max_rss_gb * 1e9) as u64);
             let ok = s.report.ok;
             if let Err(e) = print(&s, a.compact) {
                 eprintln!("rumor-sim: {e}");
