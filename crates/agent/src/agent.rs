@@ -28,7 +28,7 @@ pub struct Agent {
     /// Log lines for `monitor`.
     pub logs: LogRing,
     shutdown: watch::Sender<bool>,
-    member_events: broadcast::Sender<proto::MemberEventRecord>,
+    member_events: broadcast::Sender<proto::StreamRecord>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -137,13 +137,33 @@ impl Agent {
                     SerfEvent::MemberFailed(m) => ("member-failed", m),
                     SerfEvent::MemberUpdate(m) => ("member-update", m),
                     SerfEvent::MemberReap(m) => ("member-reap", m),
+                    SerfEvent::User {
+                        name,
+                        payload,
+                        ltime,
+                        coalesce,
+                    } => {
+                        tracing::info!(event = "user", %name, ltime = %ltime, "user event: {name}");
+                        let _ = self.member_events.send(proto::StreamRecord::User(
+                            proto::UserEventRecord {
+                                coalesce: *coalesce,
+                                event: "user".into(),
+                                ltime: u64::from(*ltime),
+                                name: name.clone(),
+                                payload: payload.to_vec(),
+                            },
+                        ));
+                        continue;
+                    }
                     _ => continue,
                 };
                 tracing::info!(event = kind, member = %m.name, addr = %m.addr, "{kind}: {}", m.name);
-                let _ = self.member_events.send(proto::MemberEventRecord {
-                    event: kind.to_string(),
-                    members: vec![rpc_member(m)],
-                });
+                let _ = self.member_events.send(proto::StreamRecord::Member(
+                    proto::MemberEventRecord {
+                        event: kind.to_string(),
+                        members: vec![rpc_member(m)],
+                    },
+                ));
             }
         });
     }
@@ -158,8 +178,8 @@ impl Agent {
         let _ = self.shutdown.send(true);
     }
 
-    /// Member events for RPC `stream`.
-    pub fn member_events(&self) -> broadcast::Receiver<proto::MemberEventRecord> {
+    /// Member and user events for RPC `stream`.
+    pub fn member_events(&self) -> broadcast::Receiver<proto::StreamRecord> {
         self.member_events.subscribe()
     }
 
@@ -221,6 +241,16 @@ impl Agent {
     pub fn force_leave(&self, node: &str, prune: bool) -> Result<()> {
         self.lan
             .call(|serf, now| serf.force_leave(now, node, prune))
+            .map_err(|e| anyhow!("{e}"))
+    }
+
+    /// Gossip a user event.
+    pub fn user_event(&self, name: &str, payload: Vec<u8>, coalesce: bool) -> Result<()> {
+        if name.is_empty() {
+            bail!("an event needs a name");
+        }
+        self.lan
+            .call(|serf, now| serf.user_event(now, name, bytes::Bytes::from(payload), coalesce))
             .map_err(|e| anyhow!("{e}"))
     }
 

@@ -26,6 +26,8 @@ pub enum Command {
     Leave(ClientArgs),
     /// Force a failed member into the left state.
     ForceLeave(ForceLeaveArgs),
+    /// Gossip a user event to the cluster.
+    Event(EventArgs),
     /// Show the agent's runtime information.
     Info(InfoArgs),
     /// Stream the agent's logs.
@@ -86,6 +88,21 @@ pub struct JoinArgs {
     /// Addresses to join.
     #[arg(required = true)]
     pub addrs: Vec<String>,
+}
+
+/// `rumor event`.
+#[derive(Debug, Args)]
+pub struct EventArgs {
+    #[command(flatten)]
+    /// Connection.
+    pub client: ClientArgs,
+    /// Do not let handlers coalesce this event with later ones of the same name.
+    #[arg(long)]
+    pub no_coalesce: bool,
+    /// Event name.
+    pub name: String,
+    /// Payload (bytes of the argument).
+    pub payload: Option<String>,
 }
 
 /// `rumor force-leave`.

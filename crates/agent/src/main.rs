@@ -42,6 +42,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Join(a) => commands::join::run(a).await,
         Command::Leave(a) => commands::leave::run(a).await,
         Command::ForceLeave(a) => commands::force_leave::run(a).await,
+        Command::Event(a) => commands::event::run(a).await,
         Command::Info(a) => commands::info::run(a).await,
         Command::Monitor(a) => commands::monitor::run(a).await,
         Command::Demo(a) => {

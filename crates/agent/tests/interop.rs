@@ -298,6 +298,44 @@ fn the_real_serf_cli_drives_a_rumor_agent() {
         serf_members(&rpc_s).is_some_and(|m| m.iter().any(|x| x.0 == "r1" && x.2["role"] == "api"))
     });
 
+    // User events both ways: rumor -> serf and serf -> rumor.
+    let out = run(
+        {
+            let mut cmd = Command::new(rumor_bin());
+            cmd.args(["event", "--rpc-addr", &rpc_r, "deploy-from-rumor", "v1"]);
+            cmd
+        },
+        Duration::from_secs(15),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually("serf receives rumor's user event", FORM, || {
+        s.log_text().contains("deploy-from-rumor")
+    });
+    let out = serf_cli(&[
+        "event",
+        &format!("-rpc-addr={rpc_s}"),
+        "deploy-from-serf",
+        "v2",
+    ]);
+    assert!(out.status.success());
+    eventually("rumor receives serf's user event", FORM, || {
+        r.log_text().contains("user event: deploy-from-serf")
+    });
+    // And through the real serf CLI against rumor.
+    let out = serf_cli(&["event", &format!("-rpc-addr={rpc_r}"), "via-serf-cli"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually("serf receives it", FORM, || {
+        s.log_text().contains("via-serf-cli")
+    });
+
     // serf info and serf monitor against rumor.
     let out = serf_cli(&["info", &format!("-rpc-addr={rpc_r}")]);
     assert!(out.status.success());

@@ -72,6 +72,29 @@ pub struct JoinResponse {
     pub num: i32,
 }
 
+/// `event` body: a user event to gossip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EventRequest {
+    /// Handlers may coalesce it with later events of the same name.
+    pub coalesce: bool,
+    /// Event name.
+    pub name: String,
+    /// Payload.
+    #[serde(
+        serialize_with = "serde_bytes::serialize",
+        deserialize_with = "nil_bytes"
+    )]
+    pub payload: Vec<u8>,
+}
+
+/// A nil byte blob is empty.
+fn nil_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    Ok(Option::<serde_bytes::ByteBuf>::deserialize(d)?
+        .map(|b| b.into_vec())
+        .unwrap_or_default())
+}
+
 /// `force-leave` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
@@ -188,6 +211,59 @@ pub struct MemberEventRecord {
     /// The members concerned.
     #[serde(deserialize_with = "nil_default")]
     pub members: Vec<Member>,
+}
+
+/// A `stream` record for a user event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UserEventRecord {
+    /// Whether it may be coalesced.
+    pub coalesce: bool,
+    /// Always `user`.
+    pub event: String,
+    /// Event clock time.
+    #[serde(rename = "LTime")]
+    pub ltime: u64,
+    /// Event name.
+    pub name: String,
+    /// Payload.
+    #[serde(with = "serde_bytes")]
+    pub payload: Vec<u8>,
+}
+
+/// Anything a `stream` subscription can deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamRecord {
+    /// member-join, member-leave, ...
+    Member(MemberEventRecord),
+    /// A user event.
+    User(UserEventRecord),
+}
+
+impl StreamRecord {
+    /// The event type name (`member-join`, `user`, ...).
+    pub fn kind(&self) -> &str {
+        match self {
+            StreamRecord::Member(m) => &m.event,
+            StreamRecord::User(_) => "user",
+        }
+    }
+
+    /// The user event's name, for `user:NAME` filters.
+    pub fn user_name(&self) -> Option<&str> {
+        match self {
+            StreamRecord::User(u) => Some(&u.name),
+            StreamRecord::Member(_) => None,
+        }
+    }
+
+    /// Encode the record body.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), rmp_serde::encode::Error> {
+        match self {
+            StreamRecord::Member(m) => encode(m, out),
+            StreamRecord::User(u) => encode(u, out),
+        }
+    }
 }
 
 /// `stats` reply: section -> key -> value, all strings.

@@ -221,6 +221,14 @@ impl Connection {
                 };
                 self.reply(seq, &err).await;
             }
+            "event" => {
+                let b = body!(proto::EventRequest);
+                let err = match self.agent.user_event(&b.name, b.payload, b.coalesce) {
+                    Ok(()) => String::new(),
+                    Err(e) => format!("{e:#}"),
+                };
+                self.reply(seq, &err).await;
+            }
             "tags" => {
                 let b = body!(proto::TagsRequest);
                 let err = match self.agent.update_tags(b.tags, &b.delete_tags) {
@@ -303,7 +311,7 @@ impl Connection {
                     loop {
                         match rx.recv().await {
                             Ok(rec) => {
-                                if !filter.accepts(&rec.event) {
+                                if !filter.accepts(rec.kind(), rec.user_name()) {
                                     continue;
                                 }
                                 let mut buf = Vec::new();
@@ -315,7 +323,7 @@ impl Connection {
                                     &mut buf,
                                 )
                                 .is_ok()
-                                    && proto::encode(&rec, &mut buf).is_ok();
+                                    && rec.encode(&mut buf).is_ok();
                                 if !ok || out.send(buf).await.is_err() {
                                     return;
                                 }
@@ -390,7 +398,8 @@ impl MemberFilter {
 /// `user`, `user:NAME`, `query`, `query:NAME`).
 struct EventFilter {
     all: bool,
-    kinds: BTreeMap<String, ()>,
+    /// Event kind -> names (`user:NAME`); an empty list accepts every name.
+    kinds: BTreeMap<String, Vec<String>>,
 }
 
 impl EventFilter {
@@ -400,12 +409,23 @@ impl EventFilter {
             kinds: BTreeMap::new(),
         };
         for part in s.split(',').map(str::trim) {
-            let base = part.split(':').next().unwrap_or(part);
-            match base {
-                "*" => f.all = true,
-                "member-join" | "member-leave" | "member-failed" | "member-update"
-                | "member-reap" | "user" | "query" => {
-                    f.kinds.insert(base.to_string(), ());
+            let (base, name) = match part.split_once(':') {
+                Some((b, n)) => (b, Some(n)),
+                None => (part, None),
+            };
+            match (base, name) {
+                ("*", None) => f.all = true,
+                (
+                    "member-join" | "member-leave" | "member-failed" | "member-update"
+                    | "member-reap",
+                    None,
+                )
+                | ("user" | "query", _) => {
+                    let names = f.kinds.entry(base.to_string()).or_default();
+                    match name {
+                        Some(n) if !n.is_empty() => names.push(n.to_string()),
+                        _ => names.clear(),
+                    }
                 }
                 _ => return None,
             }
@@ -413,8 +433,16 @@ impl EventFilter {
         Some(f)
     }
 
-    fn accepts(&self, event: &str) -> bool {
-        self.all || self.kinds.contains_key(event)
+    fn accepts(&self, event: &str, name: Option<&str>) -> bool {
+        if self.all {
+            return true;
+        }
+        match (self.kinds.get(event), name) {
+            (None, _) => false,
+            (Some(names), _) if names.is_empty() => true,
+            (Some(names), Some(n)) => names.iter().any(|x| x == n),
+            (Some(_), None) => false,
+        }
     }
 }
 
@@ -457,10 +485,14 @@ mod tests {
     #[test]
     fn event_filters() {
         let f = EventFilter::parse("member-join,user:deploy").expect("valid");
-        assert!(f.accepts("member-join") && f.accepts("user") && !f.accepts("member-failed"));
+        assert!(f.accepts("member-join", None) && !f.accepts("member-failed", None));
+        assert!(f.accepts("user", Some("deploy")) && !f.accepts("user", Some("other")));
         assert!(EventFilter::parse("*")
             .expect("valid")
-            .accepts("member-reap"));
+            .accepts("member-reap", None));
+        assert!(EventFilter::parse("user")
+            .expect("valid")
+            .accepts("user", Some("x")));
         assert!(EventFilter::parse("bogus").is_none());
     }
 }
