@@ -148,7 +148,7 @@ impl Agent {
                             proto::UserEventRecord {
                                 coalesce: *coalesce,
                                 event: "user".into(),
-                                ltime: u64::from(*ltime),
+                                ltime: *ltime,
                                 name: name.clone(),
                                 payload: payload.to_vec(),
                             },

@@ -80,7 +80,7 @@ fn cluster(net: u8) -> Cluster {
 }
 
 impl Cluster {
-    fn members(&self, i: usize) -> Option<Vec<(String, String, serde_json::Value)>> {
+    fn members(&self, i: usize) -> Option<MemberList> {
         if NAMES[i].starts_with('r') {
             rumor_members(&self.rpcs[i])
         } else {

@@ -171,8 +171,28 @@ pub fn serf_agent(dir: &Path, name: &str, ip: &str, port: u16, rpc: u16, extra: 
     Proc::spawn(name, cmd, dir)
 }
 
-/// Members as `rumor members --format json` reports them: (name, status, tags).
-pub fn rumor_members(rpc: &str) -> Option<Vec<(String, String, serde_json::Value)>> {
+/// A member list: (name, status, tags).
+pub type MemberList = Vec<(String, String, serde_json::Value)>;
+
+/// Run a `members` command that prints `{"members": [{name, status, tags}, ...]}`.
+fn members_json(cmd: Command, limit: Duration) -> Option<MemberList> {
+    let out = run(cmd, limit);
+    if !out.status.success() {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let field = |m: &serde_json::Value, k: &str| m[k].as_str().unwrap_or("").to_string();
+    Some(
+        v["members"]
+            .as_array()?
+            .iter()
+            .map(|m| (field(m, "name"), field(m, "status"), m["tags"].clone()))
+            .collect(),
+    )
+}
+
+/// Members as `rumor members --format json` reports them (against any agent).
+pub fn rumor_members(rpc: &str) -> Option<MemberList> {
     let mut cmd = Command::new(rumor_bin());
     cmd.args([
         "members",
@@ -183,48 +203,14 @@ pub fn rumor_members(rpc: &str) -> Option<Vec<(String, String, serde_json::Value
         "--timeout",
         "3",
     ]);
-    let out = run(cmd, Duration::from_secs(10));
-    if !out.status.success() {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    Some(
-        v["members"]
-            .as_array()?
-            .iter()
-            .map(|m| {
-                (
-                    m["name"].as_str().unwrap_or("").to_string(),
-                    m["status"].as_str().unwrap_or("").to_string(),
-                    m["tags"].clone(),
-                )
-            })
-            .collect(),
-    )
+    members_json(cmd, Duration::from_secs(10))
 }
 
 /// Members as the real `serf members -format=json` reports them (against any agent).
-pub fn serf_members(rpc: &str) -> Option<Vec<(String, String, serde_json::Value)>> {
+pub fn serf_members(rpc: &str) -> Option<MemberList> {
     let mut cmd = Command::new(serf_bin());
     cmd.args(["members", "-format=json", &format!("-rpc-addr={rpc}")]);
-    let out = run(cmd, Duration::from_secs(15));
-    if !out.status.success() {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    Some(
-        v["members"]
-            .as_array()?
-            .iter()
-            .map(|m| {
-                (
-                    m["name"].as_str().unwrap_or("").to_string(),
-                    m["status"].as_str().unwrap_or("").to_string(),
-                    m["tags"].clone(),
-                )
-            })
-            .collect(),
-    )
+    members_json(cmd, Duration::from_secs(15))
 }
 
 /// Status of `name` in a member list.

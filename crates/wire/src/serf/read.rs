@@ -14,56 +14,14 @@ use crate::Name;
 
 pub(super) type Result<T> = std::result::Result<T, SerfDecodeError>;
 
-/// Reads a Go struct: a map keyed by Go field names (any order; unknown keys skipped), an
-/// array in declaration order (`decl` order), or nil (all zero values). `field(i, r)` is called
-/// for each present, non-nil field `i` of `decl`.
+/// Reads a Go struct exactly as memberlist's are read ([`crate::msgpack::read_struct`]), with
+/// Serf's error type.
 pub(super) fn read_struct<'a>(
     r: &mut Reader<'a>,
     decl: &[&str],
-    mut field: impl FnMut(usize, &mut Reader<'a>) -> Result<()>,
+    field: impl FnMut(usize, &mut Reader<'a>) -> Result<()>,
 ) -> Result<()> {
-    if r.try_read_nil()? {
-        return Ok(());
-    }
-    match r.peek()? {
-        Marker::FixMap(_) | Marker::Map16 | Marker::Map32 => {
-            let n = r.read_map_len()?;
-            for _ in 0..n {
-                let idx = match r.read_bytes() {
-                    Ok(k) => decl.iter().position(|d| d.as_bytes() == k),
-                    Err(crate::MsgpackError::UnexpectedMarker { .. }) => {
-                        r.skip_value()?;
-                        None
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                match idx {
-                    Some(i) if !r.try_read_nil()? => field(i, r)?,
-                    Some(_) => {}
-                    None => r.skip_value()?,
-                }
-            }
-            Ok(())
-        }
-        Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
-            let n = r.read_array_len()?;
-            for i in 0..n {
-                if i < decl.len() {
-                    if !r.try_read_nil()? {
-                        field(i, r)?;
-                    }
-                } else {
-                    r.skip_value()?;
-                }
-            }
-            Ok(())
-        }
-        _ => Err(crate::MsgpackError::UnexpectedMarker {
-            expected: "map (Go struct)",
-            found: r.peek_byte()?,
-        }
-        .into()),
-    }
+    crate::msgpack::read_struct::<SerfDecodeError>(r, decl, field)
 }
 
 /// A `[]byte`: any str or bin form, or an array of small ints (go-msgpack accepts both).
