@@ -99,7 +99,17 @@ fn spawn(kind: Kind, rumor: &PathBuf, i: usize) -> Result<Agent> {
     let mut cmd = match kind {
         Kind::Rumor => {
             let mut c = Command::new(rumor);
-            c.args(["agent", "--node", &name, "--bind", &gossip, "--rpc-addr", &rpc, "--log-level", "warn"]);
+            c.args([
+                "agent",
+                "--node",
+                &name,
+                "--bind",
+                &gossip,
+                "--rpc-addr",
+                &rpc,
+                "--log-level",
+                "warn",
+            ]);
             if i > 0 {
                 c.args(["--join", &seed]);
             }
@@ -107,7 +117,12 @@ fn spawn(kind: Kind, rumor: &PathBuf, i: usize) -> Result<Agent> {
         }
         Kind::Serf => {
             let mut c = Command::new("serf");
-            c.args(["agent", &format!("-node={name}"), &format!("-bind={gossip}"), &format!("-rpc-addr={rpc}")]);
+            c.args([
+                "agent",
+                &format!("-node={name}"),
+                &format!("-bind={gossip}"),
+                &format!("-rpc-addr={rpc}"),
+            ]);
             c.args(["-log-level=warn", "-tag=dc=dc1"]);
             if i > 0 {
                 c.arg(format!("-join={seed}"));
@@ -115,15 +130,29 @@ fn spawn(kind: Kind, rumor: &PathBuf, i: usize) -> Result<Agent> {
             c
         }
     };
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    let child = cmd.spawn().with_context(|| format!("cannot start {} agent", kind.name()))?;
-    Ok(Agent { child: Some(child), rpc, name })
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {} agent", kind.name()))?;
+    Ok(Agent {
+        child: Some(child),
+        rpc,
+        name,
+    })
 }
 
 async fn members(rpc: &str) -> Option<Vec<(String, String)>> {
     let mut c = Client::connect(rpc, Duration::from_secs(2)).await.ok()?;
-    let r: MembersResponse =
-        c.call("members-filtered", Some(&MembersFilteredRequest::default()), false).await.ok()?;
+    let r: MembersResponse = c
+        .call(
+            "members-filtered",
+            Some(&MembersFilteredRequest::default()),
+            false,
+        )
+        .await
+        .ok()?;
     Some(r.members.into_iter().map(|m| (m.name, m.status)).collect())
 }
 
@@ -134,12 +163,24 @@ fn proc_stat(pid: u32) -> Option<(u64, u64)> {
     let utime: u64 = f.get(11)?.parse().ok()?;
     let stime: u64 = f.get(12)?.parse().ok()?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some((utime + stime, rss))
 }
 
 fn nft(args: &str) -> bool {
-    Command::new("nft").args(args.split_whitespace()).stdout(Stdio::null()).stderr(Stdio::null()).status().map(|s| s.success()).unwrap_or(false)
+    Command::new("nft")
+        .args(args.split_whitespace())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
 }
 
 /// Counters on the kind's subnet: UDP from gossip ports, TCP to and from them.
@@ -148,15 +189,26 @@ fn counters_start(kind: Kind) -> bool {
     let net = format!("127.0.{}.0/24", kind.subnet());
     nft(&format!("delete table ip {t}"));
     nft(&format!("add table ip {t}"))
-        && nft(&format!("add chain ip {t} out {{ type filter hook output priority 0 ; }}"))
-        && nft(&format!("add rule ip {t} out ip saddr {net} udp sport 7946 counter"))
-        && nft(&format!("add rule ip {t} out ip daddr {net} tcp dport 7946 counter"))
-        && nft(&format!("add rule ip {t} out ip saddr {net} tcp sport 7946 counter"))
+        && nft(&format!(
+            "add chain ip {t} out {{ type filter hook output priority 0 ; }}"
+        ))
+        && nft(&format!(
+            "add rule ip {t} out ip saddr {net} udp sport 7946 counter"
+        ))
+        && nft(&format!(
+            "add rule ip {t} out ip daddr {net} tcp dport 7946 counter"
+        ))
+        && nft(&format!(
+            "add rule ip {t} out ip saddr {net} tcp sport 7946 counter"
+        ))
 }
 
 fn counters_read(kind: Kind) -> Option<u64> {
     let t = format!("rumorbench{}", kind.subnet());
-    let out = Command::new("nft").args(["list", "table", "ip", &t]).output().ok()?;
+    let out = Command::new("nft")
+        .args(["list", "table", "ip", &t])
+        .output()
+        .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut total = 0;
     for w in text.split("bytes ").skip(1) {
@@ -199,7 +251,9 @@ async fn measure(kind: Kind, args: &Args, rumor: &PathBuf) -> Result<Figures> {
     loop {
         let mut all = true;
         for a in &agents {
-            let ok = members(&a.rpc).await.is_some_and(|m| m.len() == n && m.iter().all(|x| x.1 == "alive"));
+            let ok = members(&a.rpc)
+                .await
+                .is_some_and(|m| m.len() == n && m.iter().all(|x| x.1 == "alive"));
             if !ok {
                 all = false;
                 break;
@@ -218,22 +272,40 @@ async fn measure(kind: Kind, args: &Args, rumor: &PathBuf) -> Result<Figures> {
 
     // Idle: CPU, bytes, then RSS.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let pids: Vec<u32> = agents.iter().filter_map(|a| a.child.as_ref().map(|c| c.id())).collect();
+    let pids: Vec<u32> = agents
+        .iter()
+        .filter_map(|a| a.child.as_ref().map(|c| c.id()))
+        .collect();
     let have_counters = counters_start(kind);
-    let before: Vec<u64> = pids.iter().map(|&p| proc_stat(p).map_or(0, |s| s.0)).collect();
+    let before: Vec<u64> = pids
+        .iter()
+        .map(|&p| proc_stat(p).map_or(0, |s| s.0))
+        .collect();
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.idle)).await;
     let secs = t0.elapsed().as_secs_f64();
-    let bytes = if have_counters { counters_read(kind) } else { None };
+    let bytes = if have_counters {
+        counters_read(kind)
+    } else {
+        None
+    };
     counters_stop(kind);
-    let after: Vec<(u64, u64)> = pids.iter().map(|&p| proc_stat(p).unwrap_or((0, 0))).collect();
+    let after: Vec<(u64, u64)> = pids
+        .iter()
+        .map(|&p| proc_stat(p).unwrap_or((0, 0)))
+        .collect();
     let ticks = 100.0; // USER_HZ
-    let cpu: Vec<f64> = before.iter().zip(&after).map(|(b, a)| (a.0.saturating_sub(*b)) as f64 / ticks / secs * 100.0).collect();
+    let cpu: Vec<f64> = before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| (a.0.saturating_sub(*b)) as f64 / ticks / secs * 100.0)
+        .collect();
     let rss: Vec<f64> = after.iter().map(|a| a.1 as f64).collect();
-    let cpu_pct = median(cpu);
+    // Mean over all agents: one agent's idle CPU is a few clock ticks, too coarse for a median.
+    let cpu_pct = cpu.iter().sum::<f64>() / cpu.len().max(1) as f64;
     let rss_kib = median(rss);
     let bytes_per_s = bytes.map(|b| b as f64 / secs / n as f64);
-    println!("   idle {secs:.0} s: median CPU {cpu_pct:.3}% per agent, median RSS {rss_kib:.0} KiB, bytes/agent/s {bytes_per_s:?}");
+    println!("   idle {secs:.0} s: mean CPU {cpu_pct:.3}% per agent, median RSS {rss_kib:.0} KiB, bytes/agent/s {bytes_per_s:?}");
 
     // Detection: kill -9 agents n-1, n-2, ... and time until everyone else marks it failed.
     let mut detect = Vec::new();
@@ -249,7 +321,9 @@ async fn measure(kind: Kind, args: &Args, rumor: &PathBuf) -> Result<Figures> {
         loop {
             let mut all = true;
             for a in agents.iter().take(victim) {
-                let failed = members(&a.rpc).await.is_some_and(|m| m.iter().any(|x| x.0 == name && x.1 == "failed"));
+                let failed = members(&a.rpc)
+                    .await
+                    .is_some_and(|m| m.iter().any(|x| x.0 == name && x.1 == "failed"));
                 if !failed {
                     all = false;
                     break;
@@ -267,7 +341,13 @@ async fn measure(kind: Kind, args: &Args, rumor: &PathBuf) -> Result<Figures> {
         println!("   kill -9 {name}: all marked failed after {d:.2} s");
         detect.push(d);
     }
-    Ok(Figures { rss_kib, cpu_pct, converge_s, detect_s: median(detect), bytes_per_s })
+    Ok(Figures {
+        rss_kib,
+        cpu_pct,
+        converge_s,
+        detect_s: median(detect),
+        bytes_per_s,
+    })
 }
 
 fn ratio(a: f64, b: f64) -> String {
@@ -281,9 +361,15 @@ fn ratio(a: f64, b: f64) -> String {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let rumor = args.rumor.clone().unwrap_or_else(|| PathBuf::from("target/release/rumor"));
+    let rumor = args
+        .rumor
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("target/release/rumor"));
     if !rumor.exists() {
-        bail!("{} not found: run cargo build --release -p rumor first", rumor.display());
+        bail!(
+            "{} not found: run cargo build --release -p rumor first",
+            rumor.display()
+        );
     }
     let r = measure(Kind::Rumor, &args, &rumor).await?;
     let s = measure(Kind::Serf, &args, &rumor).await?;
@@ -296,16 +382,47 @@ async fn main() -> Result<()> {
     );
     let _ = writeln!(md, "| measure | rumor | serf | rumor/serf | goal |");
     let _ = writeln!(md, "|---|---:|---:|---:|---|");
-    let _ = writeln!(md, "| RSS per agent (median, KiB) | {:.0} | {:.0} | {} | ≤ 0.25 |", r.rss_kib, s.rss_kib, ratio(r.rss_kib, s.rss_kib));
-    let _ = writeln!(md, "| CPU per agent, idle (median, % of a core) | {:.3} | {:.3} | {} | ≤ 0.5 |", r.cpu_pct, s.cpu_pct, ratio(r.cpu_pct, s.cpu_pct));
-    let _ = writeln!(md, "| start to all-see-all (s) | {:.2} | {:.2} | {} | ≤ 1.0 |", r.converge_s, s.converge_s, ratio(r.converge_s, s.converge_s));
-    let _ = writeln!(md, "| kill -9 to all-marked-failed (median, s) | {:.2} | {:.2} | {} | ≤ 1.0 |", r.detect_s, s.detect_s, ratio(r.detect_s, s.detect_s));
+    let _ = writeln!(
+        md,
+        "| RSS per agent (median, KiB) | {:.0} | {:.0} | {} | ≤ 0.25 |",
+        r.rss_kib,
+        s.rss_kib,
+        ratio(r.rss_kib, s.rss_kib)
+    );
+    let _ = writeln!(
+        md,
+        "| CPU per agent, idle (mean, % of a core) | {:.3} | {:.3} | {} | ≤ 0.5 |",
+        r.cpu_pct,
+        s.cpu_pct,
+        ratio(r.cpu_pct, s.cpu_pct)
+    );
+    let _ = writeln!(
+        md,
+        "| start to all-see-all (s) | {:.2} | {:.2} | {} | ≤ 1.0 |",
+        r.converge_s,
+        s.converge_s,
+        ratio(r.converge_s, s.converge_s)
+    );
+    let _ = writeln!(
+        md,
+        "| kill -9 to all-marked-failed (median, s) | {:.2} | {:.2} | {} | ≤ 1.0 |",
+        r.detect_s,
+        s.detect_s,
+        ratio(r.detect_s, s.detect_s)
+    );
     match (r.bytes_per_s, s.bytes_per_s) {
         (Some(a), Some(b)) => {
-            let _ = writeln!(md, "| gossip bytes per agent per second | {a:.0} | {b:.0} | {} | ≤ 1.0 |", ratio(a, b));
+            let _ = writeln!(
+                md,
+                "| gossip bytes per agent per second | {a:.0} | {b:.0} | {} | ≤ 1.0 |",
+                ratio(a, b)
+            );
         }
         _ => {
-            let _ = writeln!(md, "| gossip bytes per agent per second | n/a | n/a | n/a | needs root and nft |");
+            let _ = writeln!(
+                md,
+                "| gossip bytes per agent per second | n/a | n/a | n/a | needs root and nft |"
+            );
         }
     }
     if let Some(dir) = args.out.parent() {
