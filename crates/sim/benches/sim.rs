@@ -13,7 +13,6 @@ fn steady_minute(c: &mut Criterion) {
     g.sample_size(10);
     let mut cfg = SimConfig::new(100, 1);
     cfg.check_interval = None;
-    let base = scenario::form_cluster(cfg.clone(), "bench").now();
     g.bench_function("100 nodes, 60 simulated s", |b| {
         b.iter_batched(
             || scenario::form_cluster(cfg.clone(), "bench"),
@@ -24,7 +23,6 @@ fn steady_minute(c: &mut Criterion) {
             criterion::BatchSize::LargeInput,
         )
     });
-    let _ = base;
     g.finish();
 }
 

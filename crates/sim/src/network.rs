@@ -189,6 +189,17 @@ mod tests {
     }
 
     #[test]
+    fn tcp_segments_pay_a_timeout_per_loss() {
+        let mut net = Network::new(3, LatencyModel::LAN, 0.0, 0);
+        let d = net.tcp_segment(0, 1, TCP_SYN_RTO);
+        assert!(d < Duration::from_millis(1));
+        net.loss = 1.0;
+        let d = net.tcp_segment(0, 1, TCP_DATA_RTO);
+        // 8 lost copies: 200 ms * (1 + 2 + ... + 128).
+        assert!(d >= Duration::from_millis(200 * 255) && d < Duration::from_millis(200 * 255 + 1));
+    }
+
+    #[test]
     fn partitions_cut_between_groups() {
         let mut net = Network::new(1, LatencyModel::LAN, 0.0, 0);
         net.partition(6, &[vec![0, 1], vec![2]]);

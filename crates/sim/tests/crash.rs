@@ -35,10 +35,7 @@ fn crashed_nodes_declared_dead_by_all_within_bound_across_20_seeds() {
     let first_bound = 13.0 * t;
     let spread =
         scenario::max_suspicion(&swim, n) + swim.gossip_interval * 10 + swim.probe_interval;
-    assert_eq!(
-        scenario::max_suspicion(&swim, n),
-        Duration::from_secs(48)
-    );
+    assert_eq!(scenario::max_suspicion(&swim, n), Duration::from_secs(48));
     let mut first = Vec::new();
     let mut all = Vec::new();
     for seed in 0..20 {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use rumor_sim::{scenario, Sim, SimConfig, Status};
+use rumor_sim::{scenario, SimConfig, Status};
 use rumor_swim::State;
 
 #[test]
@@ -59,5 +59,4 @@ fn crashed_node_restarts_and_rejoins() {
     assert!(r.ok, "violations: {:?}", r.violations);
     // It refuted its death with a higher incarnation than the one declared dead.
     assert!(sim.node(4).incarnation() > 1);
-    let _: &Sim = &sim;
 }

@@ -11,7 +11,7 @@
 //! simulated seconds per wall second for the join phase and for the steady state, and the
 //! resident memory per member entry once the cluster has converged.
 
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::print_stderr)] // one-line errors go to stderr
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -87,6 +87,10 @@ struct Args {
     /// Disable the periodic incarnation scan (saves 4 bytes per member entry).
     #[arg(long)]
     no_checks: bool,
+    /// `speed` only: simulated seconds to run between the drained cluster and the measured
+    /// steady phase (use one push-pull period: 30 s times the push-pull scale of n).
+    #[arg(long, default_value_t = 0.0)]
+    warmup: f64,
     /// `speed` only: stop (exit code 3) if the process grows past this many GB.
     #[arg(long, default_value_t = 0.0)]
     max_rss_gb: f64,
@@ -109,6 +113,7 @@ struct Speed {
     profile: String,
     join: Phase,
     drain: Phase,
+    warmup: Phase,
     steady: Phase,
     converged: bool,
     rss_baseline_bytes: u64,
@@ -166,7 +171,7 @@ fn guard(max_rss: u64, sim: &rumor_sim::Sim) {
     }
 }
 
-fn speed(cfg: SimConfig, duration: Duration, max_rss: u64) -> Speed {
+fn speed(cfg: SimConfig, duration: Duration, warmup: Duration, max_rss: u64) -> Speed {
     let n = cfg.nodes;
     let base = rss_bytes();
     let wall = std::time::Instant::now();
@@ -206,6 +211,15 @@ fn speed(cfg: SimConfig, duration: Duration, max_rss: u64) -> Speed {
         wall.elapsed(),
     );
     let rss_drained = rss_bytes();
+    // Push-pull timers set while the tables were still small fire early: let a whole
+    // (scaled) push-pull period pass so the steady phase sees its natural rate.
+    let wall = std::time::Instant::now();
+    let t0 = sim.now();
+    while sim.now() < t0 + warmup {
+        sim.run_for(Duration::from_secs(1));
+        guard(max_rss, &sim);
+    }
+    let warm = phase(warmup.as_secs_f64(), wall.elapsed());
     sim.reset_traffic();
     let wall = std::time::Instant::now();
     sim.run_for(duration);
@@ -222,6 +236,7 @@ fn speed(cfg: SimConfig, duration: Duration, max_rss: u64) -> Speed {
         profile,
         join,
         drain,
+        warmup: warm,
         steady,
         converged,
         rss_baseline_bytes: base,
@@ -234,14 +249,18 @@ fn speed(cfg: SimConfig, duration: Duration, max_rss: u64) -> Speed {
     }
 }
 
-fn print<T: Serialize>(v: &T, compact: bool) -> Result<(), serde_json::Error> {
+/// Print the JSON; a closed pipe (`rumor-sim ... | head`) is not an error.
+fn print<T: Serialize>(v: &T, compact: bool) -> Result<(), std::io::Error> {
+    use std::io::Write;
     let s = if compact {
         serde_json::to_string(v)?
     } else {
         serde_json::to_string_pretty(v)?
     };
-    println!("{s}");
-    Ok(())
+    match writeln!(std::io::stdout().lock(), "{s}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
 
 fn main() -> ExitCode {
@@ -282,7 +301,8 @@ fn main() -> ExitCode {
         Scenario::Leave => scenario::leave_with(cfg, a.count),
         Scenario::Steady => scenario::steady_with(cfg, duration),
         Scenario::Speed => {
-            let s = speed(cfg, duration, (a.max_rss_gb * 1e9) as u64);
+            let warmup = Duration::from_secs_f64(a.warmup.max(0.0));
+            let s = speed(cfg, duration, warmup, (a.max_rss_gb * 1e9) as u64);
             let ok = s.report.ok;
             if let Err(e) = print(&s, a.compact) {
                 eprintln!("rumor-sim: {e}");
