@@ -130,6 +130,10 @@ impl Members {
     /// moves to the end. Caller ensures the name is new.
     pub fn insert_at(&mut self, m: Member, pos: usize) {
         let name = m.name.clone();
+        if self.list.len() == self.list.capacity() {
+            // Grow by an eighth, not double: tables of 10^4 members, 10^4 times over.
+            self.list.reserve_exact(self.list.len() / 8 + 8);
+        }
         self.list.push(m);
         let last = self.list.len() - 1;
         let pos = pos.min(last);

@@ -109,6 +109,10 @@ pub struct Node<D: Delegate> {
     pub(crate) events: VecDeque<Event>,
     pub(crate) leaving: bool,
     pub(crate) leave_broadcast: Option<BroadcastId>,
+    /// A probe tick came while a probe was still running (health-stretched probes outlast the
+    /// interval). As a Go ticker keeps one missed tick, the next probe starts as soon as the
+    /// running one ends.
+    pub(crate) tick_missed: bool,
     pub(crate) generation: u64,
     pub(crate) stats: Stats,
 }
@@ -152,6 +156,7 @@ impl<D: Delegate> Node<D> {
             events: VecDeque::new(),
             leaving: false,
             leave_broadcast: None,
+            tick_missed: false,
             generation: 0,
             stats: Stats::default(),
         };
@@ -212,13 +217,17 @@ impl<D: Delegate> Node<D> {
     /// until it returns `None`.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        let t = self.transmits.pop_front();
+        release_if_drained(&mut self.transmits);
+        t
     }
 
     /// The next event. Call after every `handle_*` call and command, until `None`.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let e = self.events.pop_front();
+        release_if_drained(&mut self.events);
+        e
     }
 
     /// When [`Node::handle_timeout`] must next be called. May be early (a timer that was
@@ -258,7 +267,9 @@ impl<D: Delegate> Node<D> {
             Timer::ProbeTick => {
                 let next = Self::periodic_next(at, now, self.config.probe_interval);
                 self.schedule(next, Timer::ProbeTick);
-                if self.probe.is_none() && !self.leaving {
+                if self.probe.is_some() {
+                    self.tick_missed = true;
+                } else if !self.leaving {
                     self.start_probe(now);
                 }
             }
@@ -423,6 +434,14 @@ impl<D: Delegate> Node<D> {
 
     pub(crate) fn state_of(&self, name: &str) -> Option<State> {
         self.members.get(name).map(|m| m.state)
+    }
+}
+
+/// Give back a queue's memory once a burst (a join merging thousands of members) has drained:
+/// the simulator holds thousands of nodes, each with its queues.
+fn release_if_drained<T>(q: &mut VecDeque<T>) {
+    if q.is_empty() && q.capacity() > 64 {
+        *q = VecDeque::new();
     }
 }
 

@@ -166,11 +166,23 @@ impl<D: Delegate> Node<D> {
         let _ = now;
     }
 
+    /// Start the probe whose tick came while the last one ran.
+    fn run_missed_tick(&mut self, now: Instant) {
+        if std::mem::take(&mut self.tick_missed) && self.probe.is_none() && !self.leaving {
+            self.start_probe(now);
+        }
+    }
+
     pub(crate) fn probe_end(&mut self, now: Instant, seq: u32) {
         let Some(p) = &self.probe else { return };
         if p.seq != seq {
             return;
         }
+        self.finish_probe(now);
+        self.run_missed_tick(now);
+    }
+
+    fn finish_probe(&mut self, now: Instant) {
         let Some(p) = self.probe.take() else { return };
         if p.tcp_ok {
             tracing::warn!(node = %p.target, "reached only by TCP: the network may block UDP");
@@ -212,6 +224,7 @@ impl<D: Delegate> Node<D> {
                         self.delegate.notify_ping_complete(now, &m, rtt, &payload);
                     }
                 }
+                self.run_missed_tick(now);
                 return;
             }
         }
