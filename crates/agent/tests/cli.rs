@@ -11,12 +11,6 @@ use support::*;
 
 const FORM: Duration = Duration::from_secs(45);
 
-fn rumor(args: &[&str]) -> std::process::Output {
-    let mut cmd = Command::new(rumor_bin());
-    cmd.args(args);
-    run(cmd, Duration::from_secs(30))
-}
-
 #[test]
 fn client_commands_fail_with_one_line_errors() {
     let port = free_port("127.0.0.1");
@@ -27,7 +21,7 @@ fn client_commands_fail_with_one_line_errors() {
         vec!["info", "--rpc-addr", &rpc, "--timeout", "2"],
         vec!["leave", "--rpc-addr", &rpc, "--timeout", "2"],
     ] {
-        let out = rumor(&args);
+        let out = rumor_cli(&args);
         assert!(!out.status.success(), "{args:?} should fail");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
@@ -35,10 +29,10 @@ fn client_commands_fail_with_one_line_errors() {
         assert!(err.contains(&rpc), "{err}");
     }
     // Bad input to the agent itself: a clear error, no agent.
-    let out = rumor(&["agent", "--node", "x", "--bind", "not-an-address"]);
+    let out = rumor_cli(&["agent", "--node", "x", "--bind", "not-an-address"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bind address 'not-an-address'"));
-    let out = rumor(&["members", "--rpc-addr", &rpc, "--status", "(unclosed"]);
+    let out = rumor_cli(&["members", "--rpc-addr", &rpc, "--status", "(unclosed"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad filter"));
 }
@@ -70,7 +64,7 @@ fn ipv6_cluster_with_a_start_join_that_retries_by_name() {
                 && status_of(&m, "v6b").as_deref() == Some("alive")
         });
     }
-    let out = rumor(&["members", "--rpc-addr", &rpc1]);
+    let out = rumor_cli(&["members", "--rpc-addr", &rpc1]);
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains(&format!("[::1]:{p2}")), "{table}");
     assert!(
@@ -145,7 +139,7 @@ fn members_filters_and_json() {
     eventually("2 members", FORM, || {
         rumor_members(&rpc).is_some_and(|m| m.len() == 2)
     });
-    let out = rumor(&[
+    let out = rumor_cli(&[
         "members",
         "--rpc-addr",
         &rpc,
@@ -162,7 +156,7 @@ fn members_filters_and_json() {
         .map(|m| m["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, vec!["web-1"]);
-    let out = rumor(&[
+    let out = rumor_cli(&[
         "members",
         "--rpc-addr",
         &rpc,
@@ -180,7 +174,7 @@ fn members_filters_and_json() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("db-1") && !text.contains("web-1"), "{text}");
     // info shows the tags and counters.
-    let out = rumor(&["info", "--rpc-addr", &rpc, "--format", "json"]);
+    let out = rumor_cli(&["info", "--rpc-addr", &rpc, "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["agent"]["name"], "web-1");
     assert_eq!(v["tags"]["role"], "web");
@@ -212,7 +206,7 @@ fn cross_datacenter_join_is_refused_and_changes_nothing() {
     let mut b = Proc::spawn("west-1", cmd, dir.path());
     let rpc_b = format!("{ib}:{rb}");
     eventually("b up", FORM, || rumor_members(&rpc_b).is_some());
-    let out = rumor(&["join", "--rpc-addr", &rpc_b, &format!("{ia}:{pa}")]);
+    let out = rumor_cli(&["join", "--rpc-addr", &rpc_b, &format!("{ia}:{pa}")]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

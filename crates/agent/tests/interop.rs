@@ -152,14 +152,7 @@ fn kill_9_is_detected_across_kinds() {
 fn graceful_leave_is_seen_as_left_by_the_other_kind() {
     let mut c = cluster(63);
     // A serf agent leaves: rumor agents see it left.
-    let out = run(
-        {
-            let mut cmd = Command::new(serf_bin());
-            cmd.args(["leave", &format!("-rpc-addr={}", c.rpcs[3])]);
-            cmd
-        },
-        Duration::from_secs(30),
-    );
+    let out = serf_cli(&["leave", &format!("-rpc-addr={}", c.rpcs[3])]);
     assert!(
         out.status.success(),
         "{}",
@@ -167,14 +160,7 @@ fn graceful_leave_is_seen_as_left_by_the_other_kind() {
     );
     c.wait_status(&[0, 2], 3, "left", FORM);
     // A rumor agent leaves (with the rumor CLI): serf agents see it left, and it exits 0.
-    let out = run(
-        {
-            let mut cmd = Command::new(rumor_bin());
-            cmd.args(["leave", "--rpc-addr", &c.rpcs[2]]);
-            cmd
-        },
-        Duration::from_secs(30),
-    );
+    let out = rumor_cli(&["leave", "--rpc-addr", &c.rpcs[2]]);
     assert!(
         out.status.success(),
         "{}",
@@ -237,14 +223,7 @@ fn garbage_is_dropped_and_nothing_is_lost() {
     let m = rumor_members(&c.rpcs[0]).unwrap();
     assert_eq!(m.len(), 4);
     assert!(m.iter().all(|x| x.1 == "alive"), "{m:?}");
-    let out = run(
-        {
-            let mut cmd = Command::new(rumor_bin());
-            cmd.args(["info", "--format", "json", "--rpc-addr", &c.rpcs[0]]);
-            cmd
-        },
-        Duration::from_secs(10),
-    );
+    let out = rumor_cli(&["info", "--format", "json", "--rpc-addr", &c.rpcs[0]]);
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let dropped: u64 = info["serf"]["packets_dropped"]
         .as_str()
@@ -264,12 +243,6 @@ fn garbage_is_dropped_and_nothing_is_lost() {
         status_of(&serf_members(&c.rpcs[1]), "r1").as_deref(),
         Some("alive")
     );
-}
-
-fn serf_cli(args: &[&str]) -> std::process::Output {
-    let mut cmd = Command::new(serf_bin());
-    cmd.args(args);
-    run(cmd, Duration::from_secs(30))
 }
 
 #[test]
@@ -299,14 +272,7 @@ fn the_real_serf_cli_drives_a_rumor_agent() {
     });
 
     // User events both ways: rumor -> serf and serf -> rumor.
-    let out = run(
-        {
-            let mut cmd = Command::new(rumor_bin());
-            cmd.args(["event", "--rpc-addr", &rpc_r, "deploy-from-rumor", "v1"]);
-            cmd
-        },
-        Duration::from_secs(15),
-    );
+    let out = rumor_cli(&["event", "--rpc-addr", &rpc_r, "deploy-from-rumor", "v1"]);
     assert!(
         out.status.success(),
         "{}",

@@ -49,49 +49,59 @@ pub trait Core: Send + 'static {
     }
 }
 
-impl<D: Delegate + Send + 'static> Core for Node<D> {
-    type Event = Event;
+/// The body of a [`Core`] impl for a type whose inherent methods already have the trait's
+/// names and signatures: each trait method calls the inherent one, and `join_result` reads
+/// the type's `JoinFinished` event.
+macro_rules! forward_core {
+    ($ty:ty, $event:ident) => {
+        type Event = $event;
 
-    fn handle_packet(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        Node::handle_packet(self, now, from, data)
-    }
-
-    fn handle_stream(&mut self, now: Instant, from: SocketAddr, data: &[u8]) -> StreamStep {
-        Node::handle_stream(self, now, from, data)
-    }
-
-    fn handle_stream_reply(&mut self, now: Instant, id: StreamId, data: &[u8]) -> StreamStep {
-        Node::handle_stream_reply(self, now, id, data)
-    }
-
-    fn stream_failed(&mut self, now: Instant, id: StreamId, reason: &str) {
-        Node::stream_failed(self, now, id, reason)
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        Node::handle_timeout(self, now)
-    }
-
-    fn poll_transmit(&mut self) -> Option<Transmit> {
-        Node::poll_transmit(self)
-    }
-
-    fn poll_event(&mut self) -> Option<Event> {
-        Node::poll_event(self)
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        Node::poll_timeout(self)
-    }
-
-    fn join_result(event: &Event) -> Option<JoinOutcome> {
-        match event {
-            Event::JoinFinished { id, joined, errors } => Some(JoinOutcome {
-                id: *id,
-                joined: *joined,
-                errors: errors.clone(),
-            }),
-            _ => None,
+        fn handle_packet(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+            <$ty>::handle_packet(self, now, from, data)
         }
-    }
+
+        fn handle_stream(&mut self, now: Instant, from: SocketAddr, data: &[u8]) -> StreamStep {
+            <$ty>::handle_stream(self, now, from, data)
+        }
+
+        fn handle_stream_reply(&mut self, now: Instant, id: StreamId, data: &[u8]) -> StreamStep {
+            <$ty>::handle_stream_reply(self, now, id, data)
+        }
+
+        fn stream_failed(&mut self, now: Instant, id: StreamId, reason: &str) {
+            <$ty>::stream_failed(self, now, id, reason)
+        }
+
+        fn handle_timeout(&mut self, now: Instant) {
+            <$ty>::handle_timeout(self, now)
+        }
+
+        fn poll_transmit(&mut self) -> Option<Transmit> {
+            <$ty>::poll_transmit(self)
+        }
+
+        fn poll_event(&mut self) -> Option<$event> {
+            <$ty>::poll_event(self)
+        }
+
+        fn poll_timeout(&self) -> Option<Instant> {
+            <$ty>::poll_timeout(self)
+        }
+
+        fn join_result(event: &$event) -> Option<JoinOutcome> {
+            match event {
+                $event::JoinFinished { id, joined, errors } => Some(JoinOutcome {
+                    id: *id,
+                    joined: *joined,
+                    errors: errors.clone(),
+                }),
+                _ => None,
+            }
+        }
+    };
+}
+pub(crate) use forward_core;
+
+impl<D: Delegate + Send + 'static> Core for Node<D> {
+    forward_core!(Node<D>, Event);
 }

@@ -134,6 +134,20 @@ pub fn run(mut cmd: Command, limit: Duration) -> Output {
     }
 }
 
+/// Run the `rumor` CLI with `args` (30 s limit).
+pub fn rumor_cli(args: &[&str]) -> Output {
+    let mut cmd = Command::new(rumor_bin());
+    cmd.args(args);
+    run(cmd, Duration::from_secs(30))
+}
+
+/// Run the real `serf` CLI with `args` (30 s limit).
+pub fn serf_cli(args: &[&str]) -> Output {
+    let mut cmd = Command::new(serf_bin());
+    cmd.args(args);
+    run(cmd, Duration::from_secs(30))
+}
+
 /// Poll `f` every 200 ms until it returns true or `limit` passes.
 pub fn eventually(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
