@@ -45,3 +45,6 @@ if [ "$FUZZ_SECONDS" != 0 ] && [ -x fuzz/run.sh ]; then
 fi
 
 log "all tests passed"
+# One closing line for whoever reads the end of the log.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.txt
