@@ -124,7 +124,6 @@ impl BroadcastQueue {
             e.transmits += 1;
             if e.transmits >= max_transmits {
                 let key = e.key.clone();
-                let _ = e;
                 self.entries.remove(&id);
                 if let Some(k) = key {
                     if self.by_key.get(&k) == Some(&id) {

@@ -143,9 +143,6 @@ impl<D: Delegate> Node<D> {
     /// One gossip round: queued broadcasts to `gossip_nodes` random members (including the
     /// recently dead, so a member wrongly declared dead hears it).
     pub(crate) fn gossip(&mut self, now: Instant) {
-        if self.broadcasts.is_empty() {
-            // The delegate may still have broadcasts; ask below only if anyone is there.
-        }
         let dead_window = self.config.gossip_to_the_dead_time;
         let n = self.members.len();
         let k = self.config.gossip_nodes;

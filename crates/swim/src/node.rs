@@ -273,7 +273,7 @@ impl<D: Delegate> Node<D> {
                     self.start_probe(now);
                 }
             }
-            Timer::ProbeDirect(seq) => self.probe_direct_timeout(now, seq),
+            Timer::ProbeDirect(seq) => self.probe_direct_timeout(seq),
             Timer::ProbeEnd(seq) => self.probe_end(now, seq),
             Timer::Gossip => {
                 let next = Self::periodic_next(at, now, self.config.gossip_interval);

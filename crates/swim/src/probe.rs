@@ -100,7 +100,7 @@ impl<D: Delegate> Node<D> {
         self.schedule(now + interval, Timer::ProbeEnd(seq));
     }
 
-    pub(crate) fn probe_direct_timeout(&mut self, now: Instant, seq: u32) {
+    pub(crate) fn probe_direct_timeout(&mut self, seq: u32) {
         let Some(p) = &self.probe else { return };
         if p.seq != seq || p.indirect {
             return;
@@ -163,7 +163,6 @@ impl<D: Delegate> Node<D> {
             p.indirect = true;
             p.expected_nacks = expected;
         }
-        let _ = now;
     }
 
     /// Start the probe whose tick came while the last one ran.

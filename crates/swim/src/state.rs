@@ -120,9 +120,7 @@ impl<D: Delegate> Node<D> {
         if about_self && a.incarnation < stored {
             return;
         }
-        if let Some(s) = self.suspicions.remove(&a.node) {
-            let _ = s;
-        }
+        self.suspicions.remove(&a.node);
         if about_self && !bootstrap {
             let same = a.incarnation == stored && meta == m.meta && vsn == m.vsn;
             if !same {
