@@ -382,42 +382,43 @@ async fn main() -> Result<()> {
     );
     let _ = writeln!(md, "| measure | rumor | serf | rumor/serf | goal |");
     let _ = writeln!(md, "|---|---:|---:|---:|---|");
-    let _ = writeln!(
-        md,
-        "| RSS per agent (median, KiB) | {:.0} | {:.0} | {} | ≤ 0.25 |",
+    let mut row = |what: &str, a: f64, b: f64, digits: usize, goal: &str| {
+        let _ = writeln!(
+            md,
+            "| {what} | {a:.digits$} | {b:.digits$} | {} | {goal} |",
+            ratio(a, b)
+        );
+    };
+    row(
+        "RSS per agent (median, KiB)",
         r.rss_kib,
         s.rss_kib,
-        ratio(r.rss_kib, s.rss_kib)
+        0,
+        "≤ 0.25",
     );
-    let _ = writeln!(
-        md,
-        "| CPU per agent, idle (mean, % of a core) | {:.3} | {:.3} | {} | ≤ 0.5 |",
+    row(
+        "CPU per agent, idle (mean, % of a core)",
         r.cpu_pct,
         s.cpu_pct,
-        ratio(r.cpu_pct, s.cpu_pct)
+        3,
+        "≤ 0.5",
     );
-    let _ = writeln!(
-        md,
-        "| start to all-see-all (s) | {:.2} | {:.2} | {} | ≤ 1.0 |",
+    row(
+        "start to all-see-all (s)",
         r.converge_s,
         s.converge_s,
-        ratio(r.converge_s, s.converge_s)
+        2,
+        "≤ 1.0",
     );
-    let _ = writeln!(
-        md,
-        "| kill -9 to all-marked-failed (median, s) | {:.2} | {:.2} | {} | ≤ 1.0 |",
+    row(
+        "kill -9 to all-marked-failed (median, s)",
         r.detect_s,
         s.detect_s,
-        ratio(r.detect_s, s.detect_s)
+        2,
+        "≤ 1.0",
     );
     match (r.bytes_per_s, s.bytes_per_s) {
-        (Some(a), Some(b)) => {
-            let _ = writeln!(
-                md,
-                "| gossip bytes per agent per second | {a:.0} | {b:.0} | {} | ≤ 1.0 |",
-                ratio(a, b)
-            );
-        }
+        (Some(a), Some(b)) => row("gossip bytes per agent per second", a, b, 0, "≤ 1.0"),
         _ => {
             let _ = writeln!(
                 md,

@@ -107,32 +107,13 @@ impl Connection {
     }
 
     async fn reply(&self, seq: u64, error: &str) {
-        let mut buf = Vec::new();
-        if proto::encode(
-            &ResponseHeader {
-                error: error.to_string(),
-                seq,
-            },
-            &mut buf,
-        )
-        .is_ok()
-        {
+        if let Some(buf) = frame(seq, error, |_| Ok(())) {
             let _ = self.out.send(buf).await;
         }
     }
 
     async fn reply_body<B: Serialize>(&self, seq: u64, error: &str, body: &B) {
-        let mut buf = Vec::new();
-        if proto::encode(
-            &ResponseHeader {
-                error: error.to_string(),
-                seq,
-            },
-            &mut buf,
-        )
-        .is_ok()
-            && proto::encode(body, &mut buf).is_ok()
-        {
+        if let Some(buf) = frame(seq, error, |out| proto::encode(body, out)) {
             let _ = self.out.send(buf).await;
         }
     }
@@ -259,17 +240,11 @@ impl Connection {
                     let send = |text: String| {
                         let out = out.clone();
                         async move {
-                            let mut buf = Vec::new();
-                            let ok = proto::encode(
-                                &ResponseHeader {
-                                    error: String::new(),
-                                    seq,
-                                },
-                                &mut buf,
-                            )
-                            .is_ok()
-                                && proto::encode(&proto::LogRecord { log: text }, &mut buf).is_ok();
-                            ok && out.send(buf).await.is_ok()
+                            let record = proto::LogRecord { log: text };
+                            match frame(seq, "", |buf| proto::encode(&record, buf)) {
+                                Some(buf) => out.send(buf).await.is_ok(),
+                                None => false,
+                            }
                         }
                     };
                     for line in backlog.into_iter().filter(|l| l.level <= level) {
@@ -314,17 +289,10 @@ impl Connection {
                                 if !filter.accepts(rec.kind(), rec.user_name()) {
                                     continue;
                                 }
-                                let mut buf = Vec::new();
-                                let ok = proto::encode(
-                                    &ResponseHeader {
-                                        error: String::new(),
-                                        seq,
-                                    },
-                                    &mut buf,
-                                )
-                                .is_ok()
-                                    && rec.encode(&mut buf).is_ok();
-                                if !ok || out.send(buf).await.is_err() {
+                                let Some(buf) = frame(seq, "", |buf| rec.encode(buf)) else {
+                                    return;
+                                };
+                                if out.send(buf).await.is_err() {
                                     return;
                                 }
                             }
@@ -350,6 +318,22 @@ impl Connection {
         }
         Next::Continue
     }
+}
+
+/// A response header for `seq` followed by whatever `body` writes (nothing for a bare reply).
+fn frame(
+    seq: u64,
+    error: &str,
+    body: impl FnOnce(&mut Vec<u8>) -> Result<(), rmp_serde::encode::Error>,
+) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let header = ResponseHeader {
+        error: error.to_string(),
+        seq,
+    };
+    proto::encode(&header, &mut buf).ok()?;
+    body(&mut buf).ok()?;
+    Some(buf)
 }
 
 /// `members-filtered`: each pattern anchored at both ends, empty name/status not applied.
