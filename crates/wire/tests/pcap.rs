@@ -1,31 +1,32 @@
 //! Real bytes from real peers: every UDP datagram and every reassembled TCP stream on port 7946
-//! in the Serf 0.9.4 captures (shared/testdata/serf-0.9.4) must decode without error.
+//! in the Serf 0.9.4 captures (`testdata/serf-0.9.4/` at the repository root) must decode
+//! without error.
 //!
 //! The captures are classic pcap files (Ethernet link type, IPv4), read by a tiny parser here.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::Path;
 
 use base64::Engine;
 use rumor_wire::*;
 
 const GOSSIP_PORT: u16 = 7946;
 
-fn testdata() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/serf-0.9.4");
-    assert!(
-        dir.is_dir(),
-        "testdata not found at {} (the repository is expected at X/main with the shared \
-         testdata at X/shared/testdata)",
-        dir.display()
-    );
-    dir
-}
+/// The Serf 0.9.4 captures, kept in the repository (`testdata/serf-0.9.4`, see
+/// `testdata/README.md`): the tests need nothing outside the checkout.
+const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/serf-0.9.4");
 
+/// A capture file's bytes; a missing file fails the test (never a silent skip).
 fn read(name: &str) -> Vec<u8> {
-    let p = testdata().join(name);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()))
+    let p = Path::new(TESTDATA).join(name);
+    std::fs::read(&p).unwrap_or_else(|e| {
+        panic!(
+            "cannot read test data {}: {e} (the captures live in the repository's \
+             testdata/serf-0.9.4/; see testdata/README.md)",
+            p.display()
+        )
+    })
 }
 
 /// One IPv4 packet's transport payload.
