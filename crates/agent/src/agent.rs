@@ -225,7 +225,8 @@ impl Agent {
         let wait = async {
             loop {
                 match rx.recv().await {
-                    Ok(SerfEvent::LeaveFinished) => return Ok(()),
+                    Ok(SerfEvent::LeaveFinished { error: None }) => return Ok(()),
+                    Ok(SerfEvent::LeaveFinished { error: Some(e) }) => return Err(anyhow!("{e}")),
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(_) => return Err(anyhow!("the pool stopped during leave")),
                 }

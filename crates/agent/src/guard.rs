@@ -9,6 +9,37 @@ use std::collections::BTreeMap;
 /// The tag that names a member's datacenter.
 pub const DC_TAG: &str = "dc";
 
+/// Why the datacenter guard refused a member: the message names the node, its datacenter
+/// and ours, and says what to do instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DcRefusal {
+    /// The member is of another datacenter.
+    #[error(
+        "node '{node}' is in datacenter '{theirs}', but this LAN pool is datacenter '{ours}': \
+         LAN pools of two datacenters never merge; connect datacenters through the WAN pool \
+         of their servers instead (rumor agent --server, rumor join --wan)"
+    )]
+    Foreign {
+        /// The member.
+        node: String,
+        /// Its datacenter.
+        theirs: String,
+        /// Ours.
+        ours: String,
+    },
+    /// The member carries no `dc` tag.
+    #[error(
+        "node '{node}' carries no '{DC_TAG}' tag, so it cannot be placed in datacenter '{ours}': \
+         start it with the tag {DC_TAG}={ours} (serf: -tag {DC_TAG}={ours})"
+    )]
+    Untagged {
+        /// The member.
+        node: String,
+        /// Our datacenter.
+        ours: String,
+    },
+}
+
 /// The guard of a LAN pool: every member must carry our datacenter in its `dc` tag.
 #[derive(Debug, Clone)]
 pub struct LanGuard {
@@ -21,29 +52,27 @@ impl LanGuard {
         LanGuard { dc: dc.into() }
     }
 
-    /// Accept or refuse a member; the error names the node, its datacenter and ours, and
+    /// Accept or refuse a member; the refusal names the node, its datacenter and ours, and
     /// says how to federate instead.
-    pub fn check(&self, name: &str, tags: &BTreeMap<String, String>) -> Result<(), String> {
+    pub fn check(&self, name: &str, tags: &BTreeMap<String, String>) -> Result<(), DcRefusal> {
         match tags.get(DC_TAG) {
             Some(dc) if *dc == self.dc => Ok(()),
-            Some(dc) => Err(format!(
-                "node '{name}' is in datacenter '{dc}', but this LAN pool is datacenter '{ours}': \
-                 LAN pools of two datacenters never merge; connect datacenters through the WAN pool \
-                 of their servers instead (rumor agent --server, rumor join --wan)",
-                ours = self.dc
-            )),
-            None => Err(format!(
-                "node '{name}' carries no '{DC_TAG}' tag, so it cannot be placed in datacenter '{ours}': \
-                 start it with the tag {DC_TAG}={ours} (serf: -tag {DC_TAG}={ours})",
-                ours = self.dc
-            )),
+            Some(dc) => Err(DcRefusal::Foreign {
+                node: name.to_string(),
+                theirs: dc.clone(),
+                ours: self.dc.clone(),
+            }),
+            None => Err(DcRefusal::Untagged {
+                node: name.to_string(),
+                ours: self.dc.clone(),
+            }),
         }
     }
 }
 
 impl rumor_serf::MemberGuard for LanGuard {
-    fn check(&self, name: &str, tags: &BTreeMap<String, String>) -> Result<(), String> {
-        LanGuard::check(self, name, tags)
+    fn check(&self, name: &str, tags: &BTreeMap<String, String>) -> rumor_serf::Verdict {
+        LanGuard::check(self, name, tags).map_err(|e| rumor_serf::Refusal::new(name.into(), e))
     }
 }
 
@@ -64,10 +93,19 @@ mod tests {
         };
         assert!(g.check("a", &tags(Some("east"))).is_ok());
         let e = g.check("b", &tags(Some("west"))).unwrap_err();
+        assert_eq!(
+            e,
+            DcRefusal::Foreign {
+                node: "b".into(),
+                theirs: "west".into(),
+                ours: "east".into()
+            }
+        );
+        let m = e.to_string();
         assert!(
-            e.contains("'b'") && e.contains("'west'") && e.contains("'east'") && e.contains("WAN")
+            m.contains("'b'") && m.contains("'west'") && m.contains("'east'") && m.contains("WAN")
         );
         let e = g.check("c", &tags(None)).unwrap_err();
-        assert!(e.contains("no 'dc' tag"));
+        assert!(e.to_string().contains("no 'dc' tag"));
     }
 }

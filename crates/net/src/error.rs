@@ -56,7 +56,7 @@ pub enum JoinError {
     #[error("join failed: {}", format_errors(.errors))]
     Failed {
         /// Each address with its reason.
-        errors: Vec<(SocketAddr, String)>,
+        errors: Vec<(SocketAddr, rumor_swim::JoinError)>,
     },
     /// The core reported no outcome in time.
     #[error("join did not finish within {0:?}")]
@@ -66,7 +66,7 @@ pub enum JoinError {
     Closed,
 }
 
-fn format_errors(errors: &[(SocketAddr, String)]) -> String {
+fn format_errors(errors: &[(SocketAddr, rumor_swim::JoinError)]) -> String {
     if errors.is_empty() {
         return "no address answered".to_string();
     }

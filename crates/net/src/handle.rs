@@ -7,18 +7,18 @@ use rumor_swim::Instant;
 use tokio::sync::broadcast;
 use tokio_util::sync::DropGuard;
 
-use crate::core::Core;
+use crate::core::DriverCore;
 use crate::pool::{PoolConfig, Shared};
 use crate::stats::NetStats;
 
 /// A handle to a running pool. Cheap to clone. When the last clone is dropped without
 /// [`PoolHandle::shutdown`], the pool's tasks are told to stop (but nobody waits for them).
-pub struct PoolHandle<C: Core> {
+pub struct PoolHandle<C: DriverCore> {
     pub(crate) shared: Arc<Shared<C>>,
     _guard: Arc<DropGuard>,
 }
 
-impl<C: Core> Clone for PoolHandle<C> {
+impl<C: DriverCore> Clone for PoolHandle<C> {
     fn clone(&self) -> Self {
         PoolHandle {
             shared: Arc::clone(&self.shared),
@@ -27,7 +27,7 @@ impl<C: Core> Clone for PoolHandle<C> {
     }
 }
 
-impl<C: Core> std::fmt::Debug for PoolHandle<C> {
+impl<C: DriverCore> std::fmt::Debug for PoolHandle<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PoolHandle")
             .field("local_addr", &self.shared.local_addr)
@@ -35,7 +35,7 @@ impl<C: Core> std::fmt::Debug for PoolHandle<C> {
     }
 }
 
-impl<C: Core> PoolHandle<C> {
+impl<C: DriverCore> PoolHandle<C> {
     pub(crate) fn new(shared: Arc<Shared<C>>) -> Self {
         let guard = shared.cancel.clone().drop_guard();
         PoolHandle {

@@ -9,10 +9,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rumor_swim::{Delegate, Instant, JoinId, Node};
+use rumor_swim::{Instant, JoinId, NoHooks, Node};
 use tokio::sync::oneshot;
 
-use crate::core::Core;
+use crate::core::DriverCore;
 use crate::error::JoinError;
 use crate::handle::PoolHandle;
 
@@ -26,7 +26,7 @@ const JOIN_MARGIN: Duration = Duration::from_secs(2);
 ///
 /// For Serf: `join_with(&pool, t, |serf, now| serf.join(now, &addrs, ignore_old))`, once
 /// `Core::join_result` recognises its join event.
-pub async fn join_with<C: Core>(
+pub async fn join_with<C: DriverCore>(
     handle: &PoolHandle<C>,
     timeout: Duration,
     start: impl FnOnce(&mut C, Instant) -> JoinId,
@@ -61,11 +61,14 @@ pub async fn join_with<C: Core>(
 
 /// Join a bare swim pool through `addrs` (a push-pull with each, in parallel) and wait for
 /// the outcome, up to the TCP timeout plus a margin.
-pub async fn swim_join<D: Delegate + Send + 'static>(
-    handle: &PoolHandle<Node<D>>,
+pub async fn swim_join(
+    handle: &PoolHandle<Node>,
     addrs: &[SocketAddr],
 ) -> Result<usize, JoinError> {
     let core_timeout = handle.call(|node, _| node.config().tcp_timeout);
     let timeout = core_timeout.max(handle.config().tcp_timeout) + JOIN_MARGIN;
-    join_with(handle, timeout, |node, now| node.join(now, addrs)).await
+    join_with(handle, timeout, |node, now| {
+        node.join(now, addrs, &mut NoHooks)
+    })
+    .await
 }

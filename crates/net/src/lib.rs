@@ -20,11 +20,11 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use rumor_net::{Pool, PoolConfig};
-//! use rumor_swim::{Config, Node, NoDelegate};
+//! use rumor_swim::{Config, Node};
 //!
 //! let bound = Pool::bind(PoolConfig::new("127.0.0.1:0".parse()?)).await?;
 //! let config = Config::local("a", bound.local_addr());
-//! let node = Node::new(config, NoDelegate, Default::default(), 1, bound.now())?;
+//! let node = Node::new(config, Default::default(), 1, bound.now())?;
 //! let pool = bound.start(node);
 //! let joined = rumor_net::swim_join(&pool, &["127.0.0.1:7946".parse()?]).await?;
 //! let live = pool.call(|node, _now| node.num_live());
@@ -49,17 +49,17 @@ mod error;
 mod handle;
 mod join;
 mod pool;
-mod serf_core;
 mod stats;
 mod stream;
 mod timer;
 mod udp;
 
 pub use crate::addr::resolve;
-pub use crate::core::{Core, JoinOutcome};
+pub use crate::core::{DriverCore, JoinOutcome};
 pub use crate::error::{JoinError, NetError};
 pub use crate::handle::PoolHandle;
 pub use crate::join::{join_with, swim_join};
 pub use crate::pool::{BoundPool, Pool, PoolConfig};
 pub use crate::stats::NetStats;
+pub use rumor_swim::Core;
 pub use rumor_swim::{Instant, JoinId, StreamId, StreamStep, Transmit};

@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::core::{Core, JoinOutcome};
+use crate::core::{DriverCore, JoinOutcome};
 use crate::error::NetError;
 use crate::handle::PoolHandle;
 use crate::stats::{add, Counters};
@@ -88,7 +88,10 @@ impl Pool {
 
     /// Bind and start in one step, for a core built without knowing the bound address
     /// (a fixed port).
-    pub async fn spawn<C: Core>(config: PoolConfig, core: C) -> Result<PoolHandle<C>, NetError> {
+    pub async fn spawn<C: DriverCore>(
+        config: PoolConfig,
+        core: C,
+    ) -> Result<PoolHandle<C>, NetError> {
         Ok(Pool::bind(config).await?.start(core))
     }
 }
@@ -115,7 +118,7 @@ impl BoundPool {
     }
 
     /// Start the pool's tasks around `core`. Must be called within a tokio runtime.
-    pub fn start<C: Core>(self, core: C) -> PoolHandle<C> {
+    pub fn start<C: DriverCore>(self, core: C) -> PoolHandle<C> {
         let BoundPool {
             config,
             tcp,
@@ -204,7 +207,7 @@ fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 }
 
 /// What is under the core lock.
-pub(crate) struct Inner<C: Core> {
+pub(crate) struct Inner<C: DriverCore> {
     pub(crate) core: C,
     /// The deadline the timer task sleeps until (no later than the core's next deadline).
     pub(crate) armed: Option<Instant>,
@@ -213,7 +216,7 @@ pub(crate) struct Inner<C: Core> {
 }
 
 /// State shared by the handle and every task of a pool.
-pub(crate) struct Shared<C: Core> {
+pub(crate) struct Shared<C: DriverCore> {
     inner: Mutex<Inner<C>>,
     pub(crate) clock: Clock,
     pub(crate) config: PoolConfig,
@@ -228,7 +231,7 @@ pub(crate) struct Shared<C: Core> {
     pub(crate) counters: Counters,
 }
 
-impl<C: Core> Shared<C> {
+impl<C: DriverCore> Shared<C> {
     /// The core lock. A panic in the core poisons it; the state is still the best there is,
     /// so keep going with it.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner<C>> {

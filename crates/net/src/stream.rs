@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::core::Core;
+use crate::core::DriverCore;
 use crate::pool::Shared;
 use crate::stats::add;
 
@@ -40,7 +40,7 @@ enum StreamError {
     Io(#[from] std::io::Error),
 }
 
-impl<C: Core> Shared<C> {
+impl<C: DriverCore> Shared<C> {
     fn count_failure(&self, e: &StreamError) {
         let c = &self.counters;
         let counter = match e {
@@ -86,7 +86,7 @@ async fn read_more(
 
 // ---- inbound -------------------------------------------------------------------------------
 
-pub(crate) async fn accept_loop<C: Core>(shared: Arc<Shared<C>>, listener: TcpListener) {
+pub(crate) async fn accept_loop<C: DriverCore>(shared: Arc<Shared<C>>, listener: TcpListener) {
     let limit = Arc::new(Semaphore::new(shared.config.max_inbound_streams));
     loop {
         let accepted = tokio::select! {
@@ -114,7 +114,7 @@ pub(crate) async fn accept_loop<C: Core>(shared: Arc<Shared<C>>, listener: TcpLi
     }
 }
 
-async fn inbound<C: Core>(
+async fn inbound<C: DriverCore>(
     shared: Arc<Shared<C>>,
     mut sock: TcpStream,
     from: SocketAddr,
@@ -133,7 +133,7 @@ async fn inbound<C: Core>(
     }
 }
 
-async fn respond<C: Core>(
+async fn respond<C: DriverCore>(
     shared: &Arc<Shared<C>>,
     sock: &mut TcpStream,
     from: SocketAddr,
@@ -163,7 +163,7 @@ async fn respond<C: Core>(
 
 // ---- outbound ------------------------------------------------------------------------------
 
-pub(crate) async fn outbound<C: Core>(
+pub(crate) async fn outbound<C: DriverCore>(
     shared: Arc<Shared<C>>,
     id: StreamId,
     to: SocketAddr,
@@ -186,7 +186,7 @@ pub(crate) async fn outbound<C: Core>(
     }
 }
 
-async fn dial<C: Core>(
+async fn dial<C: DriverCore>(
     shared: &Arc<Shared<C>>,
     id: StreamId,
     to: SocketAddr,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rumor_swim::Instant;
 
-use crate::core::Core;
+use crate::core::DriverCore;
 use crate::pool::Shared;
 
 /// Maps tokio's monotonic clock onto core instants: a core instant is the time since the pool
@@ -39,7 +39,7 @@ const MIN_REARM: std::time::Duration = std::time::Duration::from_millis(1);
 /// Sleep until the armed deadline, run the core's timers, repeat. Any input that moves the
 /// earliest deadline earlier wakes this task through `Shared::timer`; a deadline that moved
 /// later only makes it wake early, which the core allows.
-pub(crate) async fn timer_loop<C: Core>(shared: Arc<Shared<C>>) {
+pub(crate) async fn timer_loop<C: DriverCore>(shared: Arc<Shared<C>>) {
     loop {
         let armed = shared.lock().armed;
         let sleep = async {

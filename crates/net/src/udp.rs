@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use crate::core::Core;
+use crate::core::DriverCore;
 use crate::pool::Shared;
 use crate::stats::add;
 
@@ -19,7 +19,7 @@ const MAX_DATAGRAM: usize = 65_536;
 /// Pause after a receive error, so a persistent one cannot spin the loop.
 const ERROR_PAUSE: Duration = Duration::from_millis(5);
 
-pub(crate) async fn receive_loop<C: Core>(shared: Arc<Shared<C>>, socket: Arc<UdpSocket>) {
+pub(crate) async fn receive_loop<C: DriverCore>(shared: Arc<Shared<C>>, socket: Arc<UdpSocket>) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         let received = tokio::select! {
@@ -45,7 +45,7 @@ pub(crate) async fn receive_loop<C: Core>(shared: Arc<Shared<C>>, socket: Arc<Ud
 /// Longest time shutdown spends sending datagrams still queued.
 const SHUTDOWN_FLUSH: Duration = Duration::from_millis(200);
 
-pub(crate) async fn send_loop<C: Core>(
+pub(crate) async fn send_loop<C: DriverCore>(
     shared: Arc<Shared<C>>,
     socket: Arc<UdpSocket>,
     mut queue: mpsc::Receiver<(SocketAddr, Vec<u8>)>,
@@ -70,7 +70,7 @@ pub(crate) async fn send_loop<C: Core>(
     }
 }
 
-async fn send<C: Core>(shared: &Shared<C>, socket: &UdpSocket, to: SocketAddr, data: &[u8]) {
+async fn send<C: DriverCore>(shared: &Shared<C>, socket: &UdpSocket, to: SocketAddr, data: &[u8]) {
     match socket.send_to(data, to).await {
         Ok(n) => {
             tracing::trace!(local = %shared.local_addr, %to, len = n, "datagram out");

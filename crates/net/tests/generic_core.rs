@@ -104,6 +104,20 @@ impl Core for Toy {
     fn poll_timeout(&self) -> Option<Instant> {
         self.deadline
     }
+
+    fn join(&mut self, _now: Instant, _addrs: &[SocketAddr]) -> rumor_net::JoinId {
+        0
+    }
+
+    fn leave(&mut self, _now: Instant) {}
+
+    fn join_result(_event: &Ev) -> Option<rumor_net::JoinOutcome> {
+        None
+    }
+
+    fn is_leave_finished(_event: &Ev) -> bool {
+        false
+    }
 }
 
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);

@@ -15,8 +15,6 @@ pub(crate) struct Queues {
     events: BroadcastQueue,
     /// `RetransmitMult` of the pool.
     pub(crate) retransmit_mult: u32,
-    /// Live members of the pool (memberlist `NumMembers`), refreshed before each SWIM call.
-    pub(crate) num_nodes: usize,
     /// The intent broadcast someone waits for (our leave), and whether it is done.
     watched: Option<(BroadcastId, bool)>,
 }
@@ -26,7 +24,6 @@ impl Queues {
     pub(crate) fn new(retransmit_mult: u32) -> Self {
         Queues {
             retransmit_mult,
-            num_nodes: 1,
             ..Queues::default()
         }
     }
@@ -63,9 +60,11 @@ impl Queues {
     }
 
     /// Fills up to `limit` bytes, each message costing `overhead` more: intents first, then
-    /// queries, then events (Serf's `GetBroadcasts`).
-    pub(crate) fn take(&mut self, overhead: usize, limit: usize) -> Vec<Bytes> {
-        let max = retransmit_limit(self.retransmit_mult, self.num_nodes);
+    /// queries, then events (Serf's `GetBroadcasts`). Each is sent
+    /// `retransmit_limit(num_nodes)` times, where `num_nodes` is Serf's `NumNodes`: every
+    /// member Serf knows, failed and left ones included.
+    pub(crate) fn take(&mut self, overhead: usize, limit: usize, num_nodes: usize) -> Vec<Bytes> {
+        let max = retransmit_limit(self.retransmit_mult, num_nodes);
         let mut out = self.intents.take(overhead, limit, max);
         let finished = self.intents.take_finished();
         if let Some((id, done)) = &mut self.watched {

@@ -33,3 +33,20 @@ pub enum SerfError {
     #[error("this member is leaving or has left the cluster")]
     NotAlive,
 }
+
+/// Why a graceful leave ended without completing, as Serf's `Leave` fails. Effect on state:
+/// we stay leaving (as Serf does), so a retry of [`crate::Serf::leave`] does nothing; the
+/// driver should shut down, and peers see what Serf's peers would see of a leave that timed
+/// out at that step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LeaveError {
+    /// Our leave intent was not gossiped its full count within the broadcast timeout. The
+    /// memberlist leave was not sent: peers that got the intent see us left once they find
+    /// us gone, the others see us failed.
+    #[error("timeout while waiting for graceful leave")]
+    IntentTimeout,
+    /// memberlist's leave message was not gossiped its full count within the broadcast
+    /// timeout (Serf then skips the propagation delay).
+    #[error("timeout waiting for leave broadcast")]
+    BroadcastTimeout,
+}

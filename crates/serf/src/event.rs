@@ -3,9 +3,10 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use rumor_swim::JoinId;
+use rumor_swim::{JoinError, JoinId};
 use rumor_wire::serf::LamportTime;
 
+use crate::error::LeaveError;
 use crate::member::Member;
 
 /// Something that happened. Member events carry one member each, as Serf emits them.
@@ -41,9 +42,13 @@ pub enum Event {
         /// Number of addresses whose state was exchanged and merged.
         joined: usize,
         /// Addresses that failed, with the reason (a guard's refusal carries its message).
-        errors: Vec<(SocketAddr, String)>,
+        errors: Vec<(SocketAddr, JoinError)>,
     },
     /// A [`leave`](crate::Serf::leave) finished: the intent and the memberlist leave went
-    /// out (or their waits timed out) and the propagation delay passed. The driver may stop.
-    LeaveFinished,
+    /// out and the propagation delay passed (`error: None`, we are left), or a wait timed
+    /// out as Serf's does (`error: Some`, we stay leaving). Either way the driver may stop.
+    LeaveFinished {
+        /// Why the leave did not complete, if it did not.
+        error: Option<LeaveError>,
+    },
 }

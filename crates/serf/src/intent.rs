@@ -12,7 +12,7 @@ use rumor_wire::Name;
 use crate::member::MemberStatus;
 use crate::serf::SerfState;
 use crate::state::State;
-use crate::timer::Timer;
+use crate::timer::Prune;
 
 /// Which intent a buffered entry holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,12 +153,12 @@ impl State {
         if st.member.status == MemberStatus::Leaving {
             let at = now + self.timing.broadcast_timeout + self.timing.leave_propagate_delay;
             let ltime = st.status_ltime;
-            self.timers.schedule(
-                at,
-                Timer::Prune {
+            self.timers.set_key(
+                Prune {
                     node: node.clone(),
                     ltime,
                 },
+                at,
             );
         } else {
             self.erase(node, "pruned");
@@ -294,7 +294,7 @@ mod state_machine_tests {
         // A join intent newer than the leave went out, and applies to ourselves.
         let (intents, _, _) = s.queues.lens();
         assert_eq!(intents, 1);
-        let sent = s.queues.take(2, 1000);
+        let sent = s.queues.take(2, 1000, s.members.len());
         assert_eq!(
             SerfMessage::decode(&sent[0]).unwrap(),
             SerfMessage::Join(join("me", 8))

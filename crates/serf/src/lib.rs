@@ -22,10 +22,10 @@
 mod broadcast;
 mod clock;
 mod config;
-mod delegate;
 mod error;
 mod event;
 mod guard;
+mod hooks;
 mod intent;
 mod member;
 mod message;
@@ -38,12 +38,13 @@ mod user_event;
 
 pub use clock::LamportClock;
 pub use config::SerfConfig;
-pub use delegate::SerfDelegate;
-pub use error::SerfError;
+pub use error::{LeaveError, SerfError};
 pub use event::Event;
 pub use guard::MemberGuard;
 pub use member::{Member, MemberStatus};
-pub use rumor_swim::{Instant, JoinId, StreamId, StreamStep, Transmit};
+pub use rumor_swim::{
+    Core, Instant, JoinError, JoinId, JoinOutcome, Refusal, StreamId, StreamStep, Transmit, Verdict,
+};
 pub use rumor_wire::serf::LamportTime;
 pub use serf::{Serf, SerfState, SerfStats};
 

@@ -79,8 +79,8 @@ impl Member {
     pub(crate) fn update_from_swim(&mut self, m: &rumor_swim::Member) {
         self.addr = m.addr();
         self.tags = tags_of(&m.name, &m.meta);
-        self.protocol = [m.vsn[0], m.vsn[1], m.vsn[2]];
-        self.delegate = [m.vsn[3], m.vsn[4], m.vsn[5]];
+        self.protocol = [m.vsn.pmin, m.vsn.pmax, m.vsn.pcur];
+        self.delegate = [m.vsn.dmin, m.vsn.dmax, m.vsn.dcur];
     }
 
     /// The record Serf sends for this member in a `_serf_conflict` answer.

@@ -9,17 +9,21 @@ use rumor_wire::serf::SerfMessage;
 
 use crate::state::State;
 
+/// A message a relay asks us to forward: send `msg` to `to` as one datagram.
+pub(crate) type Forward = (SocketAddr, Bytes);
+
 impl State {
-    /// Handles one user message (`NotifyMsg`).
-    pub(crate) fn notify_msg(&mut self, now: Instant, raw: Bytes) {
+    /// Handles one user message (`NotifyMsg`). A relay message is not ours to handle: its
+    /// inner message comes back to be forwarded.
+    pub(crate) fn notify_msg(&mut self, now: Instant, raw: Bytes) -> Option<Forward> {
         if raw.is_empty() {
-            return;
+            return None;
         }
         let msg = match SerfMessage::decode(&raw) {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, "dropped a Serf message that does not decode");
-                return;
+                return None;
             }
         };
         match msg {
@@ -51,14 +55,15 @@ impl State {
             SerfMessage::Relay(r) => {
                 let to: SocketAddr = r.header.dest_addr;
                 if r.message.is_empty() {
-                    return;
+                    return None;
                 }
                 tracing::debug!(%to, dest = %r.header.dest_name, "relaying a message");
-                self.outbox.push((to, r.message));
+                return Some((to, r.message));
             }
             other => {
                 tracing::warn!(kind = %other.message_type(), "Serf message of a type not sent alone; ignored");
             }
         }
+        None
     }
 }

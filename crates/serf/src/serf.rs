@@ -1,9 +1,12 @@
 //! [`Serf`]: one member's view of one Serf pool, and the entry points that drive it.
 //!
-//! Same sans-IO surface as [`rumor_swim::Node`]: feed it packets, streams and timeouts, then
-//! drain `poll_transmit`, `poll_event` and `poll_timeout`. After every input it settles:
-//! SWIM's member notifications are applied to Serf's state (join, leave, update), relayed
-//! messages are sent, and a graceful leave moves on to its next step.
+//! Same sans-IO surface as [`rumor_swim::Node`] (it implements [`rumor_swim::Core`]): feed it
+//! packets, streams and timeouts, then drain `poll_transmit`, `poll_event` and
+//! `poll_timeout`. `Serf` owns its node and its own state side by side. Each input goes to
+//! the node with [`SerfHooks`] borrowing Serf's state (the node asks for broadcasts,
+//! push-pull state and the guard's verdict inside the call); then the node's events are
+//! applied to Serf's state in order (member join / leave / update, user messages, remote
+//! state, join results), each once. Data flows one way: nothing loops until settled.
 //!
 //! A graceful leave, step by step (Serf's `Leave`):
 //!
@@ -21,7 +24,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use rumor_swim::{Instant, JoinId, Node, StreamId, StreamStep, Transmit};
+use rumor_swim::timer::{periodic_next, Expired};
+use rumor_swim::{
+    Core, Instant, JoinError, JoinId, JoinOutcome, Node, StreamId, StreamStep, Transmit,
+};
 use rumor_wire::serf::{
     encode_tags_for_protocol, LamportTime, LeaveIntent, SerfMessage, UserEvent,
     USER_EVENT_SANE_LIMIT,
@@ -29,12 +35,13 @@ use rumor_wire::serf::{
 use rumor_wire::Name;
 
 use crate::config::SerfConfig;
-use crate::delegate::SerfDelegate;
-use crate::error::SerfError;
+use crate::error::{LeaveError, SerfError};
 use crate::event::Event;
+use crate::guard::MemberGuard;
+use crate::hooks::SerfHooks;
 use crate::member::{Member, MemberStatus};
 use crate::state::{State, Timing};
-use crate::timer::Timer;
+use crate::timer::{Fixed, Prune};
 use crate::{MEMBERLIST_PROTOCOL, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
 
 /// Our own lifecycle (Go `SerfState`, without shutdown: the driver just stops calling).
@@ -89,25 +96,24 @@ pub struct SerfStats {
 /// One member of a Serf pool: SWIM underneath, Serf's member status, intents, tags and user
 /// events on top. See the module docs.
 pub struct Serf {
-    node: Node<SerfDelegate>,
+    node: Node,
+    st: State,
+    guard: Option<Box<dyn MemberGuard + Send>>,
     protocol_version: u8,
     user_event_size_limit: usize,
     leave: LeavePhase,
     /// Joins that asked not to replay old events.
     ignore_old: BTreeSet<JoinId>,
-    /// Joins refused at once because we are leaving, with their addresses.
-    refused_joins: BTreeMap<JoinId, Vec<SocketAddr>>,
-    /// Members SWIM counts as live (alive or suspect, ourselves included), kept from its
-    /// join and leave notifications so no call has to count the table.
-    live: usize,
+    /// Ids for joins refused at once (we are leaving), above any id the node hands out.
+    next_refused_join: JoinId,
 }
 
 impl std::fmt::Debug for Serf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Serf")
-            .field("name", &self.core().name)
-            .field("state", &self.core().serf_state)
-            .field("members", &self.core().members.len())
+            .field("name", &self.st.name)
+            .field("state", &self.st.serf_state)
+            .field("members", &self.st.members.len())
             .finish_non_exhaustive()
     }
 }
@@ -142,105 +148,85 @@ impl Serf {
             tombstone_timeout,
             recent_intent_timeout,
         };
-        let mut state = State::new(swim.name.clone(), swim.retransmit_mult, timing);
-        state.timers.schedule(now + reap_interval, Timer::Reap);
-        let node = Node::new(swim, SerfDelegate { state, guard }, meta, seed, now)?;
+        let mut st = State::new(swim.name.clone(), swim.retransmit_mult, timing);
+        st.timers.set(Fixed::Reap, now + reap_interval);
+        let node = Node::new(swim, meta, seed, now)?;
         let mut serf = Serf {
             node,
+            st,
+            guard,
             protocol_version,
             user_event_size_limit,
             leave: LeavePhase::Idle,
             ignore_old: BTreeSet::new(),
-            refused_joins: BTreeMap::new(),
-            live: 0,
+            next_refused_join: JoinId::MAX / 2,
         };
-        serf.settle(now);
+        serf.apply_node_events(now);
         Ok(serf)
     }
 
-    fn core(&self) -> &State {
-        &self.node.delegate().state
-    }
-
-    fn core_mut(&mut self) -> &mut State {
-        &mut self.node.delegate_mut().state
-    }
-
-    /// Before calling into SWIM: the broadcast queues size their retransmit limit by the
-    /// number of live members (memberlist's `NumMembers`).
-    fn prepare(&mut self) {
-        let n = self.live;
-        self.core_mut().queues.num_nodes = n;
-    }
-
-    /// After calling into SWIM: apply its member notifications, send relayed messages, move a
-    /// leave on. Repeats until nothing more happens.
-    fn settle(&mut self, now: Instant) {
-        loop {
-            let mut progressed = false;
-            for (to, msg) in std::mem::take(&mut self.core_mut().outbox) {
-                progressed = true;
-                self.node.send_best_effort(to, &msg);
-            }
-            while let Some(ev) = self.node.poll_event() {
-                progressed = true;
-                self.on_swim_event(now, ev);
-            }
-            if self.leave == LeavePhase::Intent && self.core().queues.watched_done() {
-                progressed = true;
-                self.start_swim_leave(now);
-            }
-            if !progressed {
-                break;
-            }
+    /// Runs `f` on the node with Serf's hooks, then applies what the node reported.
+    fn with_node<R>(
+        &mut self,
+        now: Instant,
+        f: impl FnOnce(&mut Node, &mut SerfHooks<'_>) -> R,
+    ) -> R {
+        let mut hooks = SerfHooks {
+            st: &mut self.st,
+            guard: self.guard.as_deref(),
+        };
+        let r = f(&mut self.node, &mut hooks);
+        self.apply_node_events(now);
+        // Our leave intent may have gone out its full count in that call: the leave moves on.
+        if self.leave == LeavePhase::Intent && self.st.queues.watched_done() {
+            self.start_swim_leave(now);
         }
-        self.prepare();
+        r
+    }
+
+    /// Applies the node's events to Serf's state, in the order the node reported them.
+    fn apply_node_events(&mut self, now: Instant) {
+        while let Some(ev) = self.node.poll_event() {
+            self.on_swim_event(now, ev);
+        }
     }
 
     fn on_swim_event(&mut self, now: Instant, ev: rumor_swim::Event) {
         use rumor_swim::Event as E;
         match ev {
-            E::Join(m) => {
-                self.live += 1;
-                self.core_mut().on_join(now, &m);
+            E::Join(m) => self.st.on_join(now, &m),
+            E::Leave(m) => self.st.on_leave(now, &m),
+            E::Update(m) => self.st.on_update(&m),
+            E::UserMessage(raw) => {
+                if let Some((to, msg)) = self.st.notify_msg(now, raw) {
+                    self.node.send_best_effort(to, &msg);
+                }
             }
-            E::Leave(m) => {
-                self.live = self.live.saturating_sub(1);
-                self.core_mut().on_leave(now, &m);
+            E::RemoteState { state, join_id, .. } => {
+                let ignore_old = join_id.is_some_and(|id| self.ignore_old.contains(&id));
+                self.st.merge_remote_state(now, &state, ignore_old);
             }
-            E::Update(m) => self.core_mut().on_update(&m),
             E::Conflict { existing, other } => {
                 // Name-conflict resolution (the `_serf_conflict` query) comes with queries.
                 tracing::warn!(node = %existing.name, existing = %existing.addr(), %other, "name conflict");
             }
-            E::JoinFinished {
-                id,
-                joined,
-                mut errors,
-            } => {
-                if self.ignore_old.remove(&id) {
-                    let st = self.core_mut();
-                    st.ignore_old_joins = st.ignore_old_joins.saturating_sub(1);
+            E::JoinFinished { id, joined, errors } => {
+                self.ignore_old.remove(&id);
+                if joined > 0 && self.st.serf_state == SerfState::Alive {
+                    let ltime = self.st.clock.time();
+                    self.st.broadcast_join(now, ltime);
                 }
-                if let Some(addrs) = self.refused_joins.remove(&id) {
-                    errors = addrs
-                        .into_iter()
-                        .map(|a| (a, "cannot join after leaving".to_string()))
-                        .collect();
-                }
-                let st = self.core_mut();
-                if joined > 0 && st.serf_state == SerfState::Alive {
-                    let ltime = st.clock.time();
-                    st.broadcast_join(now, ltime);
-                }
-                st.emit(Event::JoinFinished { id, joined, errors });
+                self.st.emit(Event::JoinFinished { id, joined, errors });
             }
             E::LeaveFinished => {
                 if self.leave == LeavePhase::Swim {
                     self.enter_propagate(now);
                 }
             }
-            E::PingRtt { .. } => {}
+            E::PingComplete { name, rtt, payload } => {
+                // A coordinate (version byte 1 + msgpack) or nothing; not used yet.
+                tracing::trace!(node = %name, ?rtt, payload_len = payload.len(), "ping complete");
+            }
         }
     }
 
@@ -255,14 +241,14 @@ impl Serf {
     /// The next event. Call after every input and command, until `None`.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.core_mut().events.pop_front()
+        self.st.events.pop_front()
     }
 
-    /// When [`Serf::handle_timeout`] must next be called: the earliest of SWIM's timers and
-    /// Serf's own (reaper, leave steps, prunes). May be early, never late.
+    /// When [`Serf::handle_timeout`] must next be called: exactly the earliest of SWIM's
+    /// timers and Serf's own (reaper, leave steps, prunes).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.node.poll_timeout(), self.core().timers.next()) {
+        match (self.node.poll_timeout(), self.st.timers.next()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -272,94 +258,89 @@ impl Serf {
 
     /// A datagram arrived from `from`.
     pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        self.prepare();
-        self.node.handle_packet(now, from, data);
-        self.settle(now);
+        self.with_node(now, |node, hooks| {
+            node.handle_packet(now, from, data, hooks)
+        });
     }
 
     /// All bytes so far of an incoming TCP stream; the answer says whether to read more,
     /// write a reply, or close.
     pub fn handle_stream(&mut self, now: Instant, from: SocketAddr, data: &[u8]) -> StreamStep {
-        self.prepare();
-        let step = self.node.handle_stream(now, from, data);
-        self.settle(now);
-        step
+        self.with_node(now, |node, hooks| {
+            node.handle_stream(now, from, data, hooks)
+        })
     }
 
     /// All bytes so far of the reply to stream `id`.
     pub fn handle_stream_reply(&mut self, now: Instant, id: StreamId, data: &[u8]) -> StreamStep {
-        self.prepare();
-        let step = self.node.handle_stream_reply(now, id, data);
-        self.settle(now);
-        step
+        self.with_node(now, |node, hooks| {
+            node.handle_stream_reply(now, id, data, hooks)
+        })
     }
 
     /// Stream `id` could not be opened, failed, or passed its deadline.
     pub fn stream_failed(&mut self, now: Instant, id: StreamId, reason: &str) {
-        self.prepare();
-        self.node.stream_failed(now, id, reason);
-        self.settle(now);
+        self.with_node(now, |node, _| node.stream_failed(now, id, reason));
     }
 
-    /// Runs every timer (SWIM's and Serf's) due at or before `now`.
+    /// Runs every timer (SWIM's and Serf's) due at or before `now`: SWIM's first, then
+    /// Serf's in deadline order.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.prepare();
-        self.node.handle_timeout(now);
-        self.settle(now);
-        // Bounded: each timer fires once; the reaper reschedules strictly later.
-        while let Some((at, timer)) = self.core_mut().timers.pop_due(now) {
-            self.fire(now, at, timer);
-            self.settle(now);
+        self.with_node(now, |node, hooks| node.handle_timeout(now, hooks));
+        // Bounded: each timer fires once; the reaper re-arms strictly after `now`.
+        while let Some(expired) = self.st.timers.expire(now) {
+            match expired {
+                Expired::Fixed(t, at) => self.fire(now, at, t),
+                Expired::Keyed(Prune { node, ltime }, _) => {
+                    if self
+                        .st
+                        .members
+                        .get(&node)
+                        .is_some_and(|m| m.status_ltime == ltime)
+                    {
+                        self.st.erase(&node, "pruned");
+                    }
+                }
+            }
         }
     }
 
-    fn fire(&mut self, now: Instant, at: Instant, timer: Timer) {
+    fn fire(&mut self, now: Instant, at: Instant, timer: Fixed) {
         match timer {
-            Timer::Reap => {
-                let interval = self.core().timing.reap_interval;
-                let next = if at + interval > now {
-                    at + interval
-                } else {
-                    now + interval
-                };
-                let st = self.core_mut();
-                st.timers.schedule(next, Timer::Reap);
-                st.reap(now);
+            Fixed::Reap => {
+                let next = periodic_next(at, now, self.st.timing.reap_interval);
+                self.st.timers.set(Fixed::Reap, next);
+                self.st.reap(now);
             }
-            Timer::LeaveIntentTimeout => {
+            Fixed::LeaveIntentTimeout => {
                 if self.leave == LeavePhase::Intent {
-                    tracing::warn!(
-                        "timeout while waiting for the leave intent to be gossiped; leaving anyway"
-                    );
-                    self.start_swim_leave(now);
+                    // As Serf: the leave fails here, without the memberlist leave.
+                    tracing::warn!("timeout while waiting for the leave intent to be gossiped");
+                    self.finish_leave(Some(LeaveError::IntentTimeout));
                 }
             }
-            Timer::LeaveSwimTimeout => {
+            Fixed::LeaveSwimTimeout => {
                 if self.leave == LeavePhase::Swim {
-                    tracing::warn!("timeout while waiting for the leave message to be gossiped; leaving anyway");
-                    self.enter_propagate(now);
+                    tracing::warn!("timeout while waiting for the leave message to be gossiped");
+                    self.finish_leave(Some(LeaveError::BroadcastTimeout));
                 }
             }
-            Timer::LeavePropagated => {
+            Fixed::LeavePropagated => {
                 if self.leave == LeavePhase::Propagate {
-                    self.leave = LeavePhase::Done;
-                    let st = self.core_mut();
-                    st.serf_state = SerfState::Left;
+                    self.st.serf_state = SerfState::Left;
                     tracing::info!("graceful leave complete");
-                    st.emit(Event::LeaveFinished);
-                }
-            }
-            Timer::Prune { node, ltime } => {
-                let st = self.core_mut();
-                if st
-                    .members
-                    .get(&node)
-                    .is_some_and(|m| m.status_ltime == ltime)
-                {
-                    st.erase(&node, "pruned");
+                    self.finish_leave(None);
                 }
             }
         }
+    }
+
+    fn finish_leave(&mut self, error: Option<LeaveError>) {
+        self.leave = LeavePhase::Done;
+        self.st.timers.stop(Fixed::LeaveIntentTimeout);
+        self.st.timers.stop(Fixed::LeaveSwimTimeout);
+        self.st.timers.stop(Fixed::LeavePropagated);
+        self.st.emit(Event::LeaveFinished { error });
     }
 
     // ---- commands --------------------------------------------------------------------------
@@ -367,22 +348,31 @@ impl Serf {
     /// Joins the pool through `addrs`: a push-pull with each. When at least one answers, a
     /// join intent is broadcast. The outcome arrives as [`Event::JoinFinished`] with the
     /// returned id. `ignore_old` (Serf's default, the agent without `-replay`) skips the user
-    /// events the peers already had.
+    /// events the peers already had. While leaving, every address fails with
+    /// [`JoinError::Leaving`] and nothing is sent.
     pub fn join(&mut self, now: Instant, addrs: &[SocketAddr], ignore_old: bool) -> JoinId {
-        self.prepare();
-        let id = if self.core().serf_state == SerfState::Alive {
-            let id = self.node.join(now, addrs);
-            if ignore_old {
-                self.ignore_old.insert(id);
-                self.core_mut().ignore_old_joins += 1;
-            }
-            id
-        } else {
-            let id = self.node.join(now, &[]);
-            self.refused_joins.insert(id, addrs.to_vec());
-            id
+        if self.st.serf_state != SerfState::Alive {
+            self.next_refused_join += 1;
+            let id = self.next_refused_join;
+            let errors = addrs.iter().map(|a| (*a, JoinError::Leaving)).collect();
+            self.st.emit(Event::JoinFinished {
+                id,
+                joined: 0,
+                errors,
+            });
+            return id;
+        }
+        let mut hooks = SerfHooks {
+            st: &mut self.st,
+            guard: self.guard.as_deref(),
         };
-        self.settle(now);
+        let id = self.node.join(now, addrs, &mut hooks);
+        // Marked before the node's events are applied: a join with no address is finished
+        // at once.
+        if ignore_old {
+            self.ignore_old.insert(id);
+        }
+        self.apply_node_events(now);
         id
     }
 
@@ -392,9 +382,8 @@ impl Serf {
         if self.leave != LeavePhase::Idle {
             return;
         }
-        self.prepare();
-        let bt = self.core().timing.broadcast_timeout;
-        let st = self.core_mut();
+        let bt = self.st.timing.broadcast_timeout;
+        let st = &mut self.st;
         st.serf_state = SerfState::Leaving;
         let msg = LeaveIntent {
             ltime: st.clock.time(),
@@ -405,29 +394,27 @@ impl Serf {
         st.handle_leave_intent(now, &msg);
         if st.has_alive_members() {
             st.queues.push_intent_watched(&msg.into());
-            st.timers.schedule(now + bt, Timer::LeaveIntentTimeout);
+            st.timers.set(Fixed::LeaveIntentTimeout, now + bt);
             self.leave = LeavePhase::Intent;
         } else {
             self.start_swim_leave(now);
         }
-        self.settle(now);
     }
 
     fn start_swim_leave(&mut self, now: Instant) {
         self.leave = LeavePhase::Swim;
-        let bt = self.core().timing.broadcast_timeout;
-        self.core_mut()
-            .timers
-            .schedule(now + bt, Timer::LeaveSwimTimeout);
+        self.st.timers.stop(Fixed::LeaveIntentTimeout);
+        let bt = self.st.timing.broadcast_timeout;
+        self.st.timers.set(Fixed::LeaveSwimTimeout, now + bt);
         self.node.leave(now);
+        self.apply_node_events(now);
     }
 
     fn enter_propagate(&mut self, now: Instant) {
         self.leave = LeavePhase::Propagate;
-        let delay = self.core().timing.leave_propagate_delay;
-        self.core_mut()
-            .timers
-            .schedule(now + delay, Timer::LeavePropagated);
+        self.st.timers.stop(Fixed::LeaveSwimTimeout);
+        let delay = self.st.timing.leave_propagate_delay;
+        self.st.timers.set(Fixed::LeavePropagated, now + delay);
     }
 
     /// Announces that member `name` left (Serf's force-leave, for a member that failed and
@@ -436,8 +423,7 @@ impl Serf {
     /// Serf does. Currently always `Ok`; the `Result` leaves room for waiting on the
     /// broadcast as Serf's RPC does.
     pub fn force_leave(&mut self, now: Instant, name: &str, prune: bool) -> Result<(), SerfError> {
-        self.prepare();
-        let st = self.core_mut();
+        let st = &mut self.st;
         let msg = LeaveIntent {
             ltime: st.clock.time(),
             node: Name::from(name),
@@ -448,7 +434,6 @@ impl Serf {
         if st.has_alive_members() {
             st.queues.push_intent(&msg.into());
         }
-        self.settle(now);
         Ok(())
     }
 
@@ -460,13 +445,12 @@ impl Serf {
         now: Instant,
         tags: BTreeMap<String, String>,
     ) -> Result<(), SerfError> {
-        if self.core().serf_state != SerfState::Alive {
+        if self.st.serf_state != SerfState::Alive {
             return Err(SerfError::NotAlive);
         }
         let meta = encode_tags_for_protocol(&tags, self.protocol_version)?;
-        self.prepare();
         self.node.set_meta(now, meta)?;
-        self.settle(now);
+        self.apply_node_events(now);
         Ok(())
     }
 
@@ -479,6 +463,9 @@ impl Serf {
         payload: Bytes,
         coalesce: bool,
     ) -> Result<(), SerfError> {
+        // Commands take the time like every input; a user event needs none (its order is
+        // the event clock's).
+        let _ = now;
         let limit = self.user_event_size_limit;
         let raw_len = name.len() + payload.len();
         if raw_len > limit {
@@ -496,8 +483,7 @@ impl Serf {
                 when: "before",
             });
         }
-        self.prepare();
-        let st = self.core_mut();
+        let st = &mut self.st;
         let msg = UserEvent {
             ltime: st.event_clock.time(),
             name: name.to_owned(),
@@ -523,7 +509,6 @@ impl Serf {
         st.event_clock.increment();
         st.queues.push_event_raw(raw);
         st.handle_user_event(&msg);
-        self.settle(now);
         Ok(())
     }
 
@@ -531,7 +516,7 @@ impl Serf {
 
     /// Every member we know, by name, ourselves and failed / left members included.
     pub fn members(&self) -> Vec<Member> {
-        self.core()
+        self.st
             .members
             .values()
             .map(|st| st.member.clone())
@@ -540,12 +525,12 @@ impl Serf {
 
     /// A member by name.
     pub fn member(&self, name: &str) -> Option<Member> {
-        self.core().members.get(name).map(|st| st.member.clone())
+        self.st.members.get(name).map(|st| st.member.clone())
     }
 
     /// Our own entry.
     pub fn local_member(&self) -> Member {
-        let st = self.core();
+        let st = &self.st;
         if let Some(m) = st.members.get(&st.name) {
             return m.member.clone();
         }
@@ -569,22 +554,22 @@ impl Serf {
 
     /// Our lifecycle state.
     pub fn state(&self) -> SerfState {
-        self.core().serf_state
+        self.st.serf_state
     }
 
     /// The member clock.
     pub fn member_clock(&self) -> LamportTime {
-        self.core().clock.time()
+        self.st.clock.time()
     }
 
     /// The user event clock.
     pub fn event_clock(&self) -> LamportTime {
-        self.core().event_clock.time()
+        self.st.event_clock.time()
     }
 
     /// The query clock.
     pub fn query_clock(&self) -> LamportTime {
-        self.core().query_clock.time()
+        self.st.query_clock.time()
     }
 
     /// SWIM's local health score (0 = healthy).
@@ -597,14 +582,20 @@ impl Serf {
         self.protocol_version
     }
 
+    /// Share names and meta values with other tables through `interner` (see
+    /// [`rumor_swim::Node::set_interner`]).
+    pub fn set_interner(&mut self, interner: Box<dyn rumor_swim::Intern>) {
+        self.node.set_interner(interner);
+    }
+
     /// The SWIM node underneath (its members, stats, configuration).
-    pub fn swim(&self) -> &Node<SerfDelegate> {
+    pub fn swim(&self) -> &Node {
         &self.node
     }
 
     /// Counters and sizes.
     pub fn stats(&self) -> SerfStats {
-        let st = self.core();
+        let st = &self.st;
         let count = |s: MemberStatus| st.members.values().filter(|m| m.member.status == s).count();
         let (intent_queue, event_queue, query_queue) = st.queues.lens();
         SerfStats {
@@ -619,5 +610,54 @@ impl Serf {
             query_queue,
             intents_buffered: st.intents.len(),
         }
+    }
+}
+
+impl Core for Serf {
+    type Event = Event;
+
+    fn handle_packet(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        Serf::handle_packet(self, now, from, data)
+    }
+    fn handle_stream(&mut self, now: Instant, from: SocketAddr, data: &[u8]) -> StreamStep {
+        Serf::handle_stream(self, now, from, data)
+    }
+    fn handle_stream_reply(&mut self, now: Instant, id: StreamId, data: &[u8]) -> StreamStep {
+        Serf::handle_stream_reply(self, now, id, data)
+    }
+    fn stream_failed(&mut self, now: Instant, id: StreamId, reason: &str) {
+        Serf::stream_failed(self, now, id, reason)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Serf::handle_timeout(self, now)
+    }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        Serf::poll_transmit(self)
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        Serf::poll_event(self)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Serf::poll_timeout(self)
+    }
+    /// Serf's default join: without replaying old user events.
+    fn join(&mut self, now: Instant, addrs: &[SocketAddr]) -> JoinId {
+        Serf::join(self, now, addrs, true)
+    }
+    fn leave(&mut self, now: Instant) {
+        Serf::leave(self, now)
+    }
+    fn join_result(event: &Event) -> Option<JoinOutcome> {
+        match event {
+            Event::JoinFinished { id, joined, errors } => Some(JoinOutcome {
+                id: *id,
+                joined: *joined,
+                errors: errors.clone(),
+            }),
+            _ => None,
+        }
+    }
+    fn is_leave_finished(event: &Event) -> bool {
+        matches!(event, Event::LeaveFinished { .. })
     }
 }

@@ -1,15 +1,17 @@
 //! Serf's state: the member table with statuses and status times, the three clocks, the
 //! intent buffer, the event and query rings, the broadcast queues, timers and pending events.
 //!
-//! It lives inside the SWIM delegate, because SWIM calls into it (user messages, push-pull,
-//! broadcasts) in the middle of its own processing. SWIM's member notifications (join,
-//! leave, update) arrive afterwards, as SWIM events, and are applied here by
-//! [`crate::Serf`].
+//! It sits beside the SWIM node in [`crate::Serf`], not inside it: SWIM's events (member
+//! join, leave, update, user messages, remote state) are applied here after each call into
+//! the node, and the node asks for broadcasts and push-pull state through
+//! [`crate::hooks::SerfHooks`], which borrows this state for the length of one call.
 
 use std::collections::{BTreeMap, VecDeque};
+#[cfg(test)]
 use std::net::SocketAddr;
 use std::time::Duration;
 
+#[cfg(test)]
 use bytes::Bytes;
 use rumor_swim::Instant;
 use rumor_wire::Name;
@@ -64,11 +66,6 @@ pub(crate) struct State {
     pub(crate) timing: Timing,
     /// Events not yet polled.
     pub(crate) events: VecDeque<Event>,
-    /// Datagrams (user messages) to send through SWIM after the current call: relayed
-    /// messages.
-    pub(crate) outbox: Vec<(SocketAddr, Bytes)>,
-    /// Joins in flight that asked not to replay old events.
-    pub(crate) ignore_old_joins: usize,
 }
 
 impl State {
@@ -87,8 +84,6 @@ impl State {
             timers: Timers::default(),
             timing,
             events: VecDeque::new(),
-            outbox: Vec::new(),
-            ignore_old_joins: 0,
         };
         // Serf starts every clock at 1.
         s.clock.increment();
@@ -274,7 +269,7 @@ pub(crate) mod test_support {
             meta: Bytes::copy_from_slice(meta),
             incarnation: 1,
             state: rumor_swim::State::Alive,
-            vsn: [1, 5, 2, 2, 5, 5],
+            vsn: rumor_swim::Versions::from_bytes([1, 5, 2, 2, 5, 5]),
             state_change: Instant::ZERO,
         }
     }

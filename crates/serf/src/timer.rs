@@ -1,17 +1,13 @@
-//! Serf's own timers, beside the SWIM core's: the reaper, the steps of a graceful leave, and
-//! delayed prunes. Stale entries (a leave step already passed, a prune overtaken by a newer
-//! intent) are recognised when they fire and ignored.
+//! Serf's timers, in the core's timer table ([`rumor_swim::timer::TimerTable`]): the reaper
+//! and the steps of a graceful leave as fixed timers, delayed prunes as keyed ones.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
-use rumor_swim::Instant;
+use rumor_swim::timer::{FixedTimer, TimerTable};
 use rumor_wire::serf::LamportTime;
 use rumor_wire::Name;
 
-/// One timer. Later work adds reconnect, queue checks and snapshot flushes here.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Timer {
+/// Serf's fixed timers. Later work adds reconnect, queue checks and snapshot flushes here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fixed {
     /// Reap failed and left members past their timeouts, and old buffered intents.
     Reap,
     /// Stop waiting for our leave intent to be gossiped.
@@ -20,37 +16,29 @@ pub(crate) enum Timer {
     LeaveSwimTimeout,
     /// The leave has had time to propagate: we are left.
     LeavePropagated,
-    /// Erase a pruned member that was leaving, unless a newer intent arrived since.
-    Prune {
-        /// The member.
-        node: Name,
-        /// Its status time when the prune was accepted.
-        ltime: LamportTime,
-    },
 }
 
-/// A min-heap of deadlines.
-#[derive(Debug, Default)]
-pub(crate) struct Timers {
-    heap: BinaryHeap<Reverse<(Instant, Timer)>>,
-}
-
-impl Timers {
-    /// Arms `timer` at `at`.
-    pub(crate) fn schedule(&mut self, at: Instant, timer: Timer) {
-        self.heap.push(Reverse((at, timer)));
-    }
-
-    /// The earliest deadline.
-    pub(crate) fn next(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((t, _))| *t)
-    }
-
-    /// Removes and returns a timer due at or before `now`, with its deadline.
-    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, Timer)> {
-        match self.heap.peek() {
-            Some(Reverse((t, _))) if *t <= now => self.heap.pop().map(|Reverse(e)| e),
-            _ => None,
-        }
+impl FixedTimer for Fixed {
+    const ALL: &'static [Fixed] = &[
+        Fixed::Reap,
+        Fixed::LeaveIntentTimeout,
+        Fixed::LeaveSwimTimeout,
+        Fixed::LeavePropagated,
+    ];
+    fn slot(self) -> usize {
+        self as usize
     }
 }
+
+/// Erase a pruned member that was leaving, unless a newer intent arrived since (its status
+/// time then differs from the one recorded here).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Prune {
+    /// The member.
+    pub(crate) node: Name,
+    /// Its status time when the prune was accepted.
+    pub(crate) ltime: LamportTime,
+}
+
+/// Serf's timer table.
+pub(crate) type Timers = TimerTable<Fixed, Prune>;

@@ -1,16 +1,14 @@
-//! Small Serf clusters on a virtual network, stepping a virtual clock to the next deadline
-//! (the same idea as rumor-swim's cluster tests). Each test checks one behaviour of the Serf
-//! layer end to end, through real bytes.
+//! Small Serf clusters on the shared virtual network ([`rumor_swim::testing::Net`], the same
+//! one rumor-swim's tests use). Each test checks one behaviour of the Serf layer end to end,
+//! through real bytes.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rumor_serf::{
-    Event, Instant, Member, MemberStatus, Serf, SerfConfig, SerfState, StreamStep, Transmit,
-};
+use rumor_serf::{Event, Instant, Member, MemberStatus, Refusal, Serf, SerfConfig, SerfState};
+use rumor_swim::testing::{addr, Net as TestNet};
 
 fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
@@ -19,189 +17,38 @@ fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn addr(i: usize) -> SocketAddr {
-    format!("10.0.0.{}:7946", i + 1).parse().unwrap()
-}
-
 /// Serf defaults over a LAN profile, tags `role=web, idx=i`.
 fn default_config(i: usize) -> SerfConfig {
     let swim = rumor_swim::Config::lan(format!("n{i}"), addr(i));
     SerfConfig::new(swim, tags(&[("role", "web"), ("idx", &i.to_string())]))
 }
 
-struct Net {
-    now: Instant,
-    nodes: Vec<Serf>,
-    addrs: Vec<SocketAddr>,
-    /// Crashed nodes: send and receive nothing, no timers.
-    down: BTreeSet<usize>,
-    events: Vec<(usize, Event)>,
-    /// When each entry of `events` was polled.
-    event_times: Vec<Instant>,
-    latency: Duration,
-    /// Packets in flight: (deliver at, seq) -> (to index, from addr, data).
-    inflight: BTreeMap<(Instant, u64), (usize, SocketAddr, Vec<u8>)>,
-    seq: u64,
+type Net = TestNet<Serf>;
+
+fn cluster(n: usize, config: impl Fn(usize) -> SerfConfig) -> Net {
+    let nodes = (0..n)
+        .map(|i| Serf::new(config(i), 1000 + i as u64, Instant::ZERO).unwrap())
+        .collect();
+    TestNet::new(nodes, (0..n).map(addr).collect())
 }
 
-impl Net {
-    fn new(n: usize, config: impl Fn(usize) -> SerfConfig) -> Net {
-        let nodes: Vec<Serf> = (0..n)
-            .map(|i| Serf::new(config(i), 1000 + i as u64, Instant::ZERO).unwrap())
-            .collect();
-        let mut net = Net {
-            now: Instant::ZERO,
-            nodes,
-            addrs: (0..n).map(addr).collect(),
-            down: BTreeSet::new(),
-            events: Vec::new(),
-            event_times: Vec::new(),
-            latency: Duration::from_millis(1),
-            inflight: BTreeMap::new(),
-            seq: 0,
-        };
-        net.flush();
-        net
-    }
+fn lan(n: usize) -> Net {
+    cluster(n, default_config)
+}
 
-    fn lan(n: usize) -> Net {
-        Net::new(n, default_config)
-    }
+fn member(net: &Net, observer: usize, of: usize) -> Option<Member> {
+    net.nodes[observer].member(&format!("n{of}"))
+}
 
-    fn index(&self, a: SocketAddr) -> Option<usize> {
-        self.addrs.iter().position(|x| *x == a)
-    }
+fn status(net: &Net, observer: usize, of: usize) -> Option<MemberStatus> {
+    member(net, observer, of).map(|m| m.status)
+}
 
-    /// Move every node's output onto the network; streams are answered at once.
-    fn flush(&mut self) {
-        for i in 0..self.nodes.len() {
-            while let Some(t) = self.nodes[i].poll_transmit() {
-                if self.down.contains(&i) {
-                    continue;
-                }
-                match t {
-                    Transmit::Packet { to, data } => {
-                        let Some(j) = self.index(to) else { continue };
-                        self.seq += 1;
-                        self.inflight.insert(
-                            (self.now + self.latency, self.seq),
-                            (j, self.addrs[i], data),
-                        );
-                    }
-                    Transmit::Stream {
-                        id,
-                        to,
-                        data,
-                        expect_reply,
-                        ..
-                    } => {
-                        let reply = match self.index(to) {
-                            Some(j) if !self.down.contains(&j) => {
-                                let from = self.addrs[i];
-                                self.nodes[j].handle_stream(self.now, from, &data)
-                            }
-                            _ => {
-                                self.nodes[i].stream_failed(self.now, id, "connection refused");
-                                continue;
-                            }
-                        };
-                        if expect_reply {
-                            match reply {
-                                StreamStep::Reply(bytes) => {
-                                    let step =
-                                        self.nodes[i].handle_stream_reply(self.now, id, &bytes);
-                                    assert_eq!(step, StreamStep::Close);
-                                }
-                                _ => self.nodes[i].stream_failed(self.now, id, "closed"),
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        for i in 0..self.nodes.len() {
-            while let Some(ev) = self.nodes[i].poll_event() {
-                self.events.push((i, ev));
-                self.event_times.push(self.now);
-            }
-        }
-    }
-
-    fn run_until(&mut self, until: Instant) {
-        for _ in 0..10_000_000 {
-            self.flush();
-            let next_packet = self.inflight.keys().next().map(|k| k.0);
-            let next_timer = (0..self.nodes.len())
-                .filter(|i| !self.down.contains(i))
-                .filter_map(|i| self.nodes[i].poll_timeout())
-                .min();
-            let next = match (next_packet, next_timer) {
-                (Some(a), Some(b)) => a.min(b),
-                (a, b) => a.or(b).unwrap_or(until),
-            };
-            if next > until {
-                self.now = until;
-                return;
-            }
-            self.now = next.max(self.now);
-            if let Some((&key, _)) = self.inflight.iter().next() {
-                if key.0 <= self.now {
-                    let (j, from, data) = self.inflight.remove(&key).unwrap();
-                    if !self.down.contains(&j) {
-                        self.nodes[j].handle_packet(self.now, from, &data);
-                    }
-                    continue;
-                }
-            }
-            for i in 0..self.nodes.len() {
-                if !self.down.contains(&i)
-                    && self.nodes[i].poll_timeout().is_some_and(|t| t <= self.now)
-                {
-                    self.nodes[i].handle_timeout(self.now);
-                }
-            }
-        }
-        panic!("run_until did not finish");
-    }
-
-    fn run_for(&mut self, d: Duration) {
-        let until = self.now + d;
-        self.run_until(until);
-    }
-
-    fn join_all_to_first(&mut self) {
-        let first = self.addrs[0];
-        for i in 1..self.nodes.len() {
-            self.nodes[i].join(self.now, &[first], true);
-        }
-        self.flush();
-    }
-
-    fn member(&self, observer: usize, of: usize) -> Option<Member> {
-        self.nodes[observer].member(&format!("n{of}"))
-    }
-
-    fn status(&self, observer: usize, of: usize) -> Option<MemberStatus> {
-        self.member(observer, of).map(|m| m.status)
-    }
-
-    /// Every live node other than `of` sees `of` with `status`.
-    fn all_see(&self, of: usize, status: Option<MemberStatus>) -> bool {
-        (0..self.nodes.len())
-            .filter(|i| !self.down.contains(i) && *i != of)
-            .all(|i| self.status(i, of) == status)
-    }
-
-    fn events_of(&self, node: usize) -> impl Iterator<Item = &Event> {
-        self.events
-            .iter()
-            .filter(move |(i, _)| *i == node)
-            .map(|(_, e)| e)
-    }
-
-    fn count(&self, node: usize, f: impl Fn(&Event) -> bool) -> usize {
-        self.events_of(node).filter(|e| f(e)).count()
-    }
+/// Every live node other than `of` sees `of` with `status`.
+fn all_see(net: &Net, of: usize, s: Option<MemberStatus>) -> bool {
+    (0..net.nodes.len())
+        .filter(|i| !net.down.contains(i) && *i != of)
+        .all(|i| status(net, i, of) == s)
 }
 
 fn named(e: &Event, kind: fn(&Event) -> Option<&Member>, name: &str) -> bool {
@@ -246,7 +93,7 @@ fn as_reap(e: &Event) -> Option<&Member> {
 
 #[test]
 fn starts_alive_with_serf_versions_and_tag_meta() {
-    let net = Net::lan(1);
+    let net = lan(1);
     let me = net.nodes[0].local_member();
     assert_eq!(me.status, MemberStatus::Alive);
     assert_eq!(me.protocol, [1, 5, 2], "memberlist 1..5 speaking 2");
@@ -257,7 +104,7 @@ fn starts_alive_with_serf_versions_and_tag_meta() {
     );
     assert_eq!(me.tags, tags(&[("role", "web"), ("idx", "0")]));
     let swim = net.nodes[0].swim().local().unwrap().clone();
-    assert_eq!(swim.vsn, [1, 5, 2, 2, 5, 5]);
+    assert_eq!(swim.vsn.to_bytes(), [1, 5, 2, 2, 5, 5]);
     assert_eq!(
         hex::encode(&swim.meta),
         "ff82a3696478a130a4726f6c65a3776562"
@@ -273,12 +120,12 @@ fn starts_alive_with_serf_versions_and_tag_meta() {
 
 #[test]
 fn join_converges_with_tags_visible() {
-    let mut net = Net::lan(5);
-    net.join_all_to_first();
+    let mut net = lan(5);
+    net.join_all_to(0);
     let finished: Vec<_> = net
         .events
         .iter()
-        .filter(|(_, e)| matches!(e, Event::JoinFinished { joined: 1, .. }))
+        .filter(|(_, _, e)| matches!(e, Event::JoinFinished { joined: 1, .. }))
         .collect();
     assert_eq!(finished.len(), 4);
     net.run_for(Duration::from_secs(10));
@@ -314,8 +161,8 @@ fn join_converges_with_tags_visible() {
 
 #[test]
 fn graceful_leave_shows_left_at_the_others() {
-    let mut net = Net::lan(4);
-    net.join_all_to_first();
+    let mut net = lan(4);
+    net.join_all_to(0);
     net.run_for(Duration::from_secs(5));
     let t0 = net.now;
     let now = net.now;
@@ -323,13 +170,13 @@ fn graceful_leave_shows_left_at_the_others() {
     assert_eq!(net.nodes[3].state(), SerfState::Leaving);
     assert_eq!(net.nodes[3].local_member().status, MemberStatus::Leaving);
     net.run_for(Duration::from_secs(10));
-    let done = net.count(3, |e| matches!(e, Event::LeaveFinished));
+    let done = net.count(3, |e| matches!(e, Event::LeaveFinished { error: None }));
     assert_eq!(done, 1);
     assert_eq!(net.nodes[3].state(), SerfState::Left);
     assert!(
-        net.all_see(3, Some(MemberStatus::Left)),
+        all_see(&net, 3, Some(MemberStatus::Left)),
         "{:?}",
-        (0..3).map(|i| net.status(i, 3)).collect::<Vec<_>>()
+        (0..3).map(|i| status(&net, i, 3)).collect::<Vec<_>>()
     );
     for i in 0..3 {
         assert_eq!(net.count(i, |e| named(e, as_leave, "n3")), 1, "node {i}");
@@ -341,12 +188,13 @@ fn graceful_leave_shows_left_at_the_others() {
     }
     // The whole leave (intent gossiped, dead gossiped, 1 s propagation) took a little over
     // the propagation delay: gossip every 200 ms sends each message out quickly.
-    let k = net
+    let finished_at = net
         .events
         .iter()
-        .position(|(i, e)| *i == 3 && matches!(e, Event::LeaveFinished))
+        .find(|(i, _, e)| *i == 3 && matches!(e, Event::LeaveFinished { error: None }))
+        .map(|(_, t, _)| *t)
         .unwrap();
-    let took = net.event_times[k].saturating_duration_since(t0);
+    let took = finished_at.saturating_duration_since(t0);
     assert!(
         took >= Duration::from_secs(1) && took < Duration::from_secs(3),
         "{took:?}"
@@ -355,11 +203,14 @@ fn graceful_leave_shows_left_at_the_others() {
 
 #[test]
 fn leave_alone_finishes_quickly() {
-    let mut net = Net::lan(1);
+    let mut net = lan(1);
     let now = net.now;
     net.nodes[0].leave(now);
     net.run_for(Duration::from_millis(1500));
-    assert_eq!(net.count(0, |e| matches!(e, Event::LeaveFinished)), 1);
+    assert_eq!(
+        net.count(0, |e| matches!(e, Event::LeaveFinished { error: None })),
+        1
+    );
     assert_eq!(net.nodes[0].local_member().status, MemberStatus::Left);
     // A join after leaving is refused at once.
     let now = net.now;
@@ -381,15 +232,15 @@ fn shortened(i: usize) -> SerfConfig {
 
 #[test]
 fn crash_shows_failed_then_reaped_after_reconnect_timeout() {
-    let mut net = Net::new(4, shortened);
-    net.join_all_to_first();
+    let mut net = cluster(4, shortened);
+    net.join_all_to(0);
     net.run_for(Duration::from_secs(5));
     net.down.insert(2);
     net.run_for(Duration::from_secs(15));
     assert!(
-        net.all_see(2, Some(MemberStatus::Failed)),
+        all_see(&net, 2, Some(MemberStatus::Failed)),
         "{:?}",
-        (0..4).map(|i| net.status(i, 2)).collect::<Vec<_>>()
+        (0..4).map(|i| status(&net, i, 2)).collect::<Vec<_>>()
     );
     for i in [0, 1, 3] {
         assert_eq!(net.count(i, |e| named(e, as_failed, "n2")), 1);
@@ -397,7 +248,7 @@ fn crash_shows_failed_then_reaped_after_reconnect_timeout() {
     }
     // 20 s after the failure, at the next 5 s reap tick, it is gone.
     net.run_for(Duration::from_secs(30));
-    assert!(net.all_see(2, None));
+    assert!(all_see(&net, 2, None));
     for i in [0, 1, 3] {
         assert_eq!(net.count(i, |e| named(e, as_reap, "n2")), 1);
         assert_eq!(net.nodes[i].members().len(), 3);
@@ -406,21 +257,21 @@ fn crash_shows_failed_then_reaped_after_reconnect_timeout() {
 
 #[test]
 fn force_leave_turns_failed_into_left() {
-    let mut net = Net::lan(4);
-    net.join_all_to_first();
+    let mut net = lan(4);
+    net.join_all_to(0);
     net.run_for(Duration::from_secs(5));
     net.down.insert(2);
     net.run_for(Duration::from_secs(15));
-    assert!(net.all_see(2, Some(MemberStatus::Failed)));
+    assert!(all_see(&net, 2, Some(MemberStatus::Failed)));
     let now = net.now;
     net.nodes[0].force_leave(now, "n2", false).unwrap();
     assert_eq!(
-        net.status(0, 2),
+        status(&net, 0, 2),
         Some(MemberStatus::Left),
         "applied locally at once"
     );
     net.run_for(Duration::from_secs(5));
-    assert!(net.all_see(2, Some(MemberStatus::Left)));
+    assert!(all_see(&net, 2, Some(MemberStatus::Left)));
     for i in [0, 1, 3] {
         assert_eq!(net.count(i, |e| named(e, as_leave, "n2")), 1);
     }
@@ -428,29 +279,42 @@ fn force_leave_turns_failed_into_left() {
 
 #[test]
 fn force_leave_with_prune_erases() {
-    let mut net = Net::lan(4);
-    net.join_all_to_first();
+    let mut net = lan(4);
+    net.join_all_to(0);
     net.run_for(Duration::from_secs(5));
     net.down.insert(2);
     net.run_for(Duration::from_secs(15));
     let now = net.now;
     net.nodes[1].force_leave(now, "n2", true).unwrap();
     net.run_for(Duration::from_secs(5));
-    assert!(net.all_see(2, None));
+    assert!(all_see(&net, 2, None));
     for i in [0, 1, 3] {
         assert_eq!(net.count(i, |e| named(e, as_reap, "n2")), 1);
     }
     // Later push-pulls do not bring it back.
     net.run_for(Duration::from_secs(60));
-    assert!(net.all_see(2, None));
+    assert!(all_see(&net, 2, None));
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("node '{node}' is in datacenter {theirs:?}, this pool is '{ours}'")]
+struct OtherDc {
+    node: String,
+    theirs: Option<String>,
+    ours: &'static str,
 }
 
 fn dc_guard(ours: &'static str) -> Box<dyn rumor_serf::MemberGuard + Send> {
     Box::new(move |name: &str, t: &BTreeMap<String, String>| {
         match t.get("dc").map(String::as_str) {
             Some(dc) if dc == ours => Ok(()),
-            other => Err(format!(
-                "node '{name}' is in datacenter {other:?}, this pool is '{ours}'"
+            other => Err(Refusal::new(
+                name.into(),
+                OtherDc {
+                    node: name.to_string(),
+                    theirs: other.map(str::to_string),
+                    ours,
+                },
             )),
         }
     })
@@ -468,7 +332,7 @@ fn dc_config(i: usize, dc: &'static str, guard: bool) -> SerfConfig {
 #[test]
 fn guard_veto_fails_the_join_with_the_joiners_message() {
     // n1 (west, guarded) joins n0 (east, unguarded, like an old Serf agent).
-    let mut net = Net::new(2, |i| {
+    let mut net = cluster(2, |i| {
         if i == 0 {
             dc_config(0, "east", false)
         } else {
@@ -490,16 +354,23 @@ fn guard_veto_fails_the_join_with_the_joiners_message() {
         })
         .unwrap();
     assert_eq!(joined, 0);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].0, addr(0));
+    // A typed refusal by our own guard, naming the remote node.
+    match &errors[0].1 {
+        rumor_serf::JoinError::Refused(r) => {
+            assert_eq!(&*r.node, "n0");
+            assert!(r.cause().downcast_ref::<OtherDc>().is_some());
+        }
+        other => panic!("not a refusal: {other:?}"),
+    }
     assert_eq!(
-        errors,
-        vec![(
-            addr(0),
-            "node 'n0' is in datacenter Some(\"east\"), this pool is 'west'".to_string()
-        )]
+        errors[0].1.to_string(),
+        "node 'n0' is in datacenter Some(\"east\"), this pool is 'west'"
     );
     // n0 accepted n1 and keeps gossiping to it; n1 never lets n0 in.
     net.run_for(Duration::from_secs(30));
-    assert!(net.member(1, 0).is_none());
+    assert!(member(&net, 1, 0).is_none());
     assert!(net.nodes[1].swim().member("n0").is_none());
     assert!(net.nodes[1].swim().stats().alive_vetoed > 0);
     assert_eq!(net.nodes[1].members().len(), 1);
@@ -508,7 +379,7 @@ fn guard_veto_fails_the_join_with_the_joiners_message() {
 #[test]
 fn guard_veto_at_the_remote_reaches_the_joiner() {
     // n1 (west, unguarded) joins n0 (east, guarded): n0 refuses the push-pull with an error.
-    let mut net = Net::new(2, |i| {
+    let mut net = cluster(2, |i| {
         if i == 0 {
             dc_config(0, "east", true)
         } else {
@@ -528,21 +399,22 @@ fn guard_veto_at_the_remote_reaches_the_joiner() {
         })
         .unwrap();
     assert_eq!(errors.len(), 1);
-    assert!(
-        errors[0]
-            .1
-            .contains("node 'n1' is in datacenter Some(\"west\"), this pool is 'east'"),
-        "{errors:?}"
+    // The remote's refusal, as its error reply said it.
+    assert_eq!(
+        errors[0].1,
+        rumor_serf::JoinError::Remote(
+            "node 'n1' is in datacenter Some(\"west\"), this pool is 'east'".into()
+        )
     );
     net.run_for(Duration::from_secs(10));
-    assert!(net.member(0, 1).is_none());
-    assert!(net.member(1, 0).is_none());
+    assert!(member(&net, 0, 1).is_none());
+    assert!(member(&net, 1, 0).is_none());
 }
 
 #[test]
 fn guard_admits_the_same_datacenter() {
-    let mut net = Net::new(3, |i| dc_config(i, "east", true));
-    net.join_all_to_first();
+    let mut net = cluster(3, |i| dc_config(i, "east", true));
+    net.join_all_to(0);
     net.run_for(Duration::from_secs(5));
     for i in 0..3 {
         assert_eq!(net.nodes[i].members().len(), 3);
@@ -551,8 +423,8 @@ fn guard_admits_the_same_datacenter() {
 
 #[test]
 fn tag_update_propagates_as_member_update() {
-    let mut net = Net::lan(3);
-    net.join_all_to_first();
+    let mut net = lan(3);
+    net.join_all_to(0);
     net.run_for(Duration::from_secs(5));
     let now = net.now;
     let new_tags = tags(&[("role", "db"), ("dc", "east")]);
@@ -560,7 +432,7 @@ fn tag_update_propagates_as_member_update() {
     assert_eq!(net.nodes[1].local_member().tags, new_tags);
     net.run_for(Duration::from_secs(5));
     for i in [0, 2] {
-        assert_eq!(net.member(i, 1).unwrap().tags, new_tags);
+        assert_eq!(member(&net, i, 1).unwrap().tags, new_tags);
         let updates: Vec<_> = net.events_of(i).filter_map(as_update).collect();
         assert_eq!(updates.len(), 1, "node {i}");
         assert_eq!(updates[0].tags, new_tags);
@@ -574,8 +446,8 @@ fn tag_update_propagates_as_member_update() {
 
 #[test]
 fn user_event_reaches_everyone_once_and_clocks_witness_it() {
-    let mut net = Net::lan(5);
-    net.join_all_to_first();
+    let mut net = lan(5);
+    net.join_all_to(0);
     net.run_for(Duration::from_secs(5));
     let now = net.now;
     net.nodes[2]
@@ -613,7 +485,7 @@ fn user_event_reaches_everyone_once_and_clocks_witness_it() {
 
 #[test]
 fn a_later_joiner_with_replay_gets_old_events_without_replay_does_not() {
-    let mut net = Net::lan(4);
+    let mut net = lan(4);
     net.nodes[1].join(Instant::ZERO, &[addr(0)], true);
     net.flush();
     net.run_for(Duration::from_secs(2));
@@ -636,13 +508,13 @@ fn a_later_joiner_with_replay_gets_old_events_without_replay_does_not() {
 fn rejoin_after_leave_overrides_left() {
     // A member that left and comes back (new process, same name and address) is alive
     // again at the others: its join intent is newer than its leave.
-    let mut net = Net::lan(3);
-    net.join_all_to_first();
+    let mut net = lan(3);
+    net.join_all_to(0);
     net.run_for(Duration::from_secs(5));
     let now = net.now;
     net.nodes[2].leave(now);
     net.run_for(Duration::from_secs(10));
-    assert!(net.all_see(2, Some(MemberStatus::Left)));
+    assert!(all_see(&net, 2, Some(MemberStatus::Left)));
     // Restart n2.
     let now = net.now;
     net.nodes[2] = Serf::new(default_config(2), 77, now).unwrap();
@@ -650,9 +522,9 @@ fn rejoin_after_leave_overrides_left() {
     net.flush();
     net.run_for(Duration::from_secs(10));
     assert!(
-        net.all_see(2, Some(MemberStatus::Alive)),
+        all_see(&net, 2, Some(MemberStatus::Alive)),
         "{:?}",
-        (0..2).map(|i| net.status(i, 2)).collect::<Vec<_>>()
+        (0..2).map(|i| status(&net, i, 2)).collect::<Vec<_>>()
     );
     assert_eq!(net.nodes[2].members().len(), 3);
 }
@@ -668,8 +540,8 @@ fn serf_is_send_for_the_async_driver() {
 fn same_seed_same_run() {
     // Determinism: two runs with the same seeds produce the same events and bytes.
     let run = || {
-        let mut net = Net::lan(4);
-        net.join_all_to_first();
+        let mut net = lan(4);
+        net.join_all_to(0);
         net.run_for(Duration::from_secs(3));
         net.down.insert(1);
         let now = net.now;

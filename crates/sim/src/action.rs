@@ -65,4 +65,14 @@ pub enum Action {
         /// The new meta.
         meta: Bytes,
     },
+    /// The node sends a user event to every member (Serf nodes only; a bare SWIM node
+    /// refuses it with a warning).
+    UserEvent {
+        /// The node.
+        node: usize,
+        /// Event name.
+        name: String,
+        /// Payload.
+        payload: Bytes,
+    },
 }

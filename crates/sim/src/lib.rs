@@ -1,6 +1,7 @@
-//! rumor-sim: a deterministic discrete-event simulator for rumor-swim pools.
+//! rumor-sim: a deterministic discrete-event simulator for rumor pools.
 //!
-//! It runs N [`rumor_swim::Node`]s over a modelled network with a virtual clock: per-link
+//! It runs N cores, bare [`rumor_swim::Node`]s or [`rumor_serf::Serf`] nodes (any
+//! [`SimCore`], through the one sans-IO contract [`rumor_swim::Core`]), over a modelled network with a virtual clock: per-link
 //! latency with jitter, i.i.d. loss, partitions, crashes and restarts, and pauses (a GC
 //! pause or a starved VM). Streams (TCP) are reliable but slow to open and fail when the
 //! peer is down, unreachable or too late. The nodes run exactly the production code path,
@@ -31,7 +32,7 @@
 
 pub mod action;
 pub mod config;
-pub mod delegate;
+pub mod core;
 pub mod hash;
 mod invariants;
 pub mod network;
@@ -40,8 +41,8 @@ pub mod report;
 pub mod scenario;
 mod sim;
 
+pub use crate::core::{Observed, SharedIntern, SimCore};
 pub use action::Action;
 pub use config::{LatencyModel, Profile, SimConfig};
-pub use delegate::{SharedIntern, SimDelegate};
 pub use report::Report;
 pub use sim::{Sim, Status};

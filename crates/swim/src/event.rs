@@ -4,6 +4,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use bytes::Bytes;
+
+use crate::error::JoinError;
 use crate::member::Member;
 use crate::time::Instant;
 
@@ -62,16 +65,31 @@ pub enum Event {
         /// Number of addresses that answered and whose state was merged.
         joined: usize,
         /// Addresses that failed, with the reason.
-        errors: Vec<(SocketAddr, String)>,
+        errors: Vec<(SocketAddr, JoinError)>,
     },
     /// Our leave message has been gossiped its full count (or nobody was left to tell).
     LeaveFinished,
-    /// A direct probe round trip.
-    PingRtt {
+    /// A user message (memberlist type 8) arrived, by packet or stream, in this order
+    /// among the other events of the same input.
+    UserMessage(Bytes),
+    /// A push-pull's user state, after its member table was merged (so the members it
+    /// names have had their `Join` events just before).
+    RemoteState {
+        /// The remote's user state, as it sent it.
+        state: Bytes,
+        /// Whether the exchange was a join.
+        join: bool,
+        /// Our join this exchange belongs to, when we dialled it for [`crate::Node::join`].
+        join_id: Option<JoinId>,
+    },
+    /// A direct probe was acked within the probe timeout.
+    PingComplete {
         /// The member probed.
         name: rumor_wire::Name,
         /// Round-trip time.
         rtt: Duration,
+        /// The ack's payload (Serf: the member's coordinate); empty if none.
+        payload: Bytes,
     },
 }
 

@@ -14,14 +14,15 @@ use rumor_wire::{
     PushNodeState, PushPull, StreamOptions,
 };
 
-use crate::delegate::Delegate;
+use crate::error::{JoinError, MergeError};
 use crate::event::{Event, JoinId, StreamStep, Transmit};
+use crate::hooks::Hooks;
 use crate::member::State;
 use crate::node::{Node, Pending};
 use crate::suspicion::retransmit_limit;
 use crate::time::Instant;
 
-impl<D: Delegate> Node<D> {
+impl Node {
     fn packet_options(&self) -> PacketOptions<'_> {
         PacketOptions {
             keyring: self.config.keyring.as_ref().filter(|k| !k.is_empty()),
@@ -80,13 +81,24 @@ impl<D: Delegate> Node<D> {
     }
 
     /// Send a message with as much queued gossip piggybacked as fits.
-    pub(crate) fn send_with_piggyback(&mut self, to: SocketAddr, msg: &Message, crc: bool) {
+    pub(crate) fn send_with_piggyback(
+        &mut self,
+        to: SocketAddr,
+        msg: &Message,
+        crc: bool,
+        hooks: &mut dyn Hooks,
+    ) {
         let primary = Self::encode_msg(msg);
         let budget = self
             .config
             .udp_buffer_size
             .saturating_sub(primary.len() + COMPOUND_HEADER_OVERHEAD + self.packet_overhead());
-        let extra = self.get_broadcasts(COMPOUND_OVERHEAD, budget, MAX_COMPOUND_PARTS_SEND - 1);
+        let extra = self.get_broadcasts(
+            COMPOUND_OVERHEAD,
+            budget,
+            MAX_COMPOUND_PARTS_SEND - 1,
+            hooks,
+        );
         if extra.is_empty() {
             self.send_raw(to, &primary, crc);
         } else {
@@ -99,18 +111,21 @@ impl<D: Delegate> Node<D> {
         }
     }
 
-    /// Our broadcasts first, then the delegate's (each prefixed with the user type byte).
-    fn get_broadcasts(&mut self, overhead: usize, limit: usize, max_parts: usize) -> Vec<Bytes> {
+    /// Our broadcasts first, then the layer above's (each prefixed with the user type byte).
+    fn get_broadcasts(
+        &mut self,
+        overhead: usize,
+        limit: usize,
+        max_parts: usize,
+        hooks: &mut dyn Hooks,
+    ) -> Vec<Bytes> {
         let max_transmits = retransmit_limit(self.config.retransmit_mult, self.members.len());
         let mut out = self.broadcasts.take(overhead, limit, max_transmits);
         self.check_leave_done();
         let used: usize = out.iter().map(|b| b.len() + overhead).sum();
         let remaining = limit.saturating_sub(used);
         if remaining > overhead + USER_MSG_OVERHEAD {
-            for b in self
-                .delegate
-                .get_broadcasts(overhead + USER_MSG_OVERHEAD, remaining)
-            {
+            for b in hooks.broadcasts(overhead + USER_MSG_OVERHEAD, remaining) {
                 if b.is_empty() {
                     continue;
                 }
@@ -142,7 +157,7 @@ impl<D: Delegate> Node<D> {
 
     /// One gossip round: queued broadcasts to `gossip_nodes` random members (including the
     /// recently dead, so a member wrongly declared dead hears it).
-    pub(crate) fn gossip(&mut self, now: Instant) {
+    pub(crate) fn gossip(&mut self, now: Instant, hooks: &mut dyn Hooks) {
         let dead_window = self.config.gossip_to_the_dead_time;
         let n = self.members.len();
         let k = self.config.gossip_nodes;
@@ -180,8 +195,9 @@ impl<D: Delegate> Node<D> {
                 continue;
             };
             let to = m.addr();
-            let crc = m.pmax() >= 5;
-            let msgs = self.get_broadcasts(COMPOUND_OVERHEAD, budget, MAX_COMPOUND_PARTS_SEND);
+            let crc = m.vsn.supports_crc();
+            let msgs =
+                self.get_broadcasts(COMPOUND_OVERHEAD, budget, MAX_COMPOUND_PARTS_SEND, hooks);
             match msgs.len() {
                 0 => return,
                 1 => self.send_raw(to, &msgs[0], crc),
@@ -196,7 +212,7 @@ impl<D: Delegate> Node<D> {
     }
 
     /// One anti-entropy round: full state with one random live member.
-    pub(crate) fn push_pull_round(&mut self, now: Instant) {
+    pub(crate) fn push_pull_round(&mut self, now: Instant, hooks: &mut dyn Hooks) {
         let candidates: Vec<usize> = (0..self.members.len())
             .filter(|&i| {
                 self.members
@@ -210,10 +226,10 @@ impl<D: Delegate> Node<D> {
         let Some(to) = self.members.at(i).map(|m| m.addr()) else {
             return;
         };
-        self.send_push_pull(now, to, None);
+        self.send_push_pull(now, to, None, hooks);
     }
 
-    fn local_push_pull(&mut self, join: bool) -> Message {
+    fn local_push_pull(&mut self, join: bool, hooks: &mut dyn Hooks) -> Message {
         let nodes = self
             .members
             .iter()
@@ -224,10 +240,10 @@ impl<D: Delegate> Node<D> {
                 meta: Some(m.meta.clone()),
                 incarnation: m.incarnation,
                 state: m.state.to_wire(),
-                vsn: Some(Bytes::copy_from_slice(&m.vsn)),
+                vsn: Some(Bytes::copy_from_slice(&m.vsn.to_bytes())),
             })
             .collect();
-        let user_state = self.delegate.local_state(join);
+        let user_state = hooks.local_state(join);
         Message::PushPull(PushPull {
             join,
             nodes,
@@ -235,8 +251,14 @@ impl<D: Delegate> Node<D> {
         })
     }
 
-    pub(crate) fn send_push_pull(&mut self, now: Instant, to: SocketAddr, join: Option<JoinId>) {
-        let msg = self.local_push_pull(join.is_some());
+    pub(crate) fn send_push_pull(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        join: Option<JoinId>,
+        hooks: &mut dyn Hooks,
+    ) {
+        let msg = self.local_push_pull(join.is_some(), hooks);
         let deadline = now + self.config.tcp_timeout;
         self.send_stream(to, &msg, Pending::PushPull { join, to }, true, deadline);
     }
@@ -288,7 +310,7 @@ impl<D: Delegate> Node<D> {
         }
     }
 
-    fn join_result(&mut self, id: JoinId, to: SocketAddr, result: Result<(), String>) {
+    fn join_result(&mut self, id: JoinId, to: SocketAddr, result: Result<(), JoinError>) {
         if let Some(j) = self.joins.get_mut(&id) {
             j.outstanding = j.outstanding.saturating_sub(1);
             match result {
@@ -303,7 +325,13 @@ impl<D: Delegate> Node<D> {
 
     /// A datagram arrived from `from`. Bad bytes are dropped and counted
     /// ([`crate::Stats::packets_dropped`]); nothing else changes.
-    pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+    pub fn handle_packet(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        data: &[u8],
+        hooks: &mut dyn Hooks,
+    ) {
         self.stats.packets_received += 1;
         let msgs = match decode_packet(data, &self.packet_options()) {
             Ok(m) => m,
@@ -315,25 +343,31 @@ impl<D: Delegate> Node<D> {
         };
         for msg in msgs {
             self.stats.messages_received += 1;
-            self.handle_message(now, from, msg);
+            self.handle_message(now, from, msg, hooks);
         }
     }
 
-    fn handle_message(&mut self, now: Instant, from: SocketAddr, msg: Message) {
+    fn handle_message(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        msg: Message,
+        hooks: &mut dyn Hooks,
+    ) {
         match msg {
-            Message::Ping(p) => self.handle_ping(from, &p),
-            Message::IndirectPing(r) => self.handle_indirect_ping(now, from, &r),
-            Message::Ack(a) => self.handle_ack(now, &a),
+            Message::Ping(p) => self.handle_ping(from, &p, hooks),
+            Message::IndirectPing(r) => self.handle_indirect_ping(now, from, &r, hooks),
+            Message::Ack(a) => self.handle_ack(now, &a, hooks),
             Message::Nack(n) => self.handle_nack(&n),
             Message::Suspect(s) => self.suspect_node(now, &s),
             Message::Alive(mut a) => {
                 if a.port == 0 {
                     a.port = self.config.advertise.port();
                 }
-                self.alive_node(now, &a, false)
+                self.alive_node(now, &a, false, hooks)
             }
             Message::Dead(d) => self.dead_node(now, &d),
-            Message::User(u) => self.delegate.notify_msg(now, u),
+            Message::User(u) => self.events.push_back(Event::UserMessage(u)),
             Message::PushPull(_) | Message::Err(_) => {
                 tracing::debug!(%from, "stream-only message in a packet; ignored");
             }
@@ -342,7 +376,13 @@ impl<D: Delegate> Node<D> {
 
     /// Bytes of an incoming TCP stream (all bytes so far). The answer says whether to read
     /// more, write a reply, or close.
-    pub fn handle_stream(&mut self, now: Instant, from: SocketAddr, data: &[u8]) -> StreamStep {
+    pub fn handle_stream(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        data: &[u8],
+        hooks: &mut dyn Hooks,
+    ) -> StreamStep {
         let msg = match decode_stream(data, &self.stream_options(), false) {
             Ok(None) => return StreamStep::NeedMore,
             Ok(Some((m, _))) => m,
@@ -368,20 +408,22 @@ impl<D: Delegate> Node<D> {
                 StreamStep::Reply(self.stream_bytes(&ack))
             }
             Message::PushPull(pp) => {
-                let reply = self.local_push_pull(pp.join);
+                let reply = self.local_push_pull(pp.join, hooks);
                 let reply_bytes = self.stream_bytes(&reply);
-                match self.merge_remote(now, &pp, pp.join) {
+                match self.merge_remote(now, &pp, None, hooks) {
                     Ok(()) => StreamStep::Reply(reply_bytes),
                     Err(e) => {
                         tracing::warn!(%from, error = %e, "refused push-pull");
-                        let err = Message::Err(ErrResp { error: e });
+                        let err = Message::Err(ErrResp {
+                            error: e.to_string(),
+                        });
                         StreamStep::Reply(self.stream_bytes(&err))
                     }
                 }
             }
             Message::User(u) => {
                 if !u.is_empty() {
-                    self.delegate.notify_msg(now, u);
+                    self.events.push_back(Event::UserMessage(u));
                 }
                 StreamStep::Close
             }
@@ -393,7 +435,13 @@ impl<D: Delegate> Node<D> {
     }
 
     /// Bytes of the reply to stream `id` (all bytes so far).
-    pub fn handle_stream_reply(&mut self, now: Instant, id: u64, data: &[u8]) -> StreamStep {
+    pub fn handle_stream_reply(
+        &mut self,
+        now: Instant,
+        id: u64,
+        data: &[u8],
+        hooks: &mut dyn Hooks,
+    ) -> StreamStep {
         let decoded = decode_stream(data, &self.stream_options(), true);
         let msg = match decoded {
             Ok(None) => return StreamStep::NeedMore,
@@ -409,10 +457,12 @@ impl<D: Delegate> Node<D> {
         match purpose {
             Pending::PushPull { join, to } => {
                 let result = match msg {
-                    Ok(Message::PushPull(pp)) => self.merge_remote(now, &pp, join.is_some()),
-                    Ok(Message::Err(e)) => Err(format!("remote error: {}", e.error)),
-                    Ok(_) => Err("unexpected reply to push-pull".to_string()),
-                    Err(e) => Err(format!("bad reply: {e}")),
+                    Ok(Message::PushPull(pp)) => self
+                        .merge_remote(now, &pp, join, hooks)
+                        .map_err(|e: MergeError| JoinError::from(e)),
+                    Ok(Message::Err(e)) => Err(JoinError::Remote(e.error)),
+                    Ok(_) => Err(JoinError::UnexpectedReply),
+                    Err(e) => Err(JoinError::BadReply(e)),
                 };
                 if let Err(e) = &result {
                     tracing::debug!(%to, error = %e, "push-pull failed");
@@ -441,7 +491,94 @@ impl<D: Delegate> Node<D> {
             to,
         } = purpose
         {
-            self.join_result(jid, to, Err(reason.to_string()));
+            self.join_result(jid, to, Err(JoinError::Stream(reason.to_string())));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use rumor_wire::Message;
+
+    use super::*;
+    use crate::hooks::NoHooks;
+    use crate::test_support::*;
+
+    #[test]
+    fn a_broadcast_is_sent_exactly_its_retransmit_limit() {
+        // Three members: RetransmitMult 4 x ceil(log10(3 + 1)) = 4 transmissions.
+        let mut n = node();
+        with_peers(&mut n, &["a", "b"]);
+        n.broadcasts.reset();
+        feed(&mut n, Instant::ZERO, Message::Dead(dead("a", 1, "b")));
+        assert_eq!(retransmit_limit(4, n.members.len()), 4);
+        let mut carried = 0;
+        for _ in 0..10 {
+            let got = n.get_broadcasts(2, 1400, 64, &mut NoHooks);
+            carried += got.len();
+        }
+        assert_eq!(carried, 4);
+        assert!(n.broadcasts.is_empty());
+    }
+
+    #[test]
+    fn user_broadcasts_fill_the_room_ours_leave() {
+        struct Two;
+        impl Hooks for Two {
+            fn broadcasts(&mut self, overhead: usize, limit: usize) -> Vec<Bytes> {
+                assert!(overhead > 2, "the user type byte counts");
+                assert!(limit < 1400);
+                vec![Bytes::from_static(b"x"), Bytes::from_static(b"y")]
+            }
+        }
+        let mut n = node();
+        with_peers(&mut n, &["a"]);
+        n.broadcasts.reset();
+        feed(&mut n, Instant::ZERO, Message::Dead(dead("a", 1, "z")));
+        let got = n.get_broadcasts(2, 1400, 64, &mut Two);
+        assert_eq!(got.len(), 3);
+        assert_eq!(&got[1][..], b"\x08x", "prefixed with the user message type");
+    }
+
+    #[test]
+    fn a_push_pull_refused_by_the_guard_answers_with_the_refusal() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("no {0}")]
+        struct No(String);
+        struct Refuse;
+        impl Hooks for Refuse {
+            fn check_merge(
+                &mut self,
+                peers: &[crate::hooks::Peer],
+                _join: bool,
+            ) -> crate::hooks::Verdict {
+                let p = &peers[0];
+                Err(crate::error::Refusal::new(
+                    p.name.clone(),
+                    No(p.name.to_string()),
+                ))
+            }
+        }
+        let mut remote = node_with(|c| c.name = "other".into());
+        let id = remote.join(Instant::ZERO, &[peer_addr(1)], &mut NoHooks);
+        let Some(Transmit::Stream { data, .. }) = remote.poll_transmit() else {
+            panic!("no push-pull")
+        };
+        let mut n = node();
+        let StreamStep::Reply(reply) =
+            n.handle_stream(Instant::ZERO, peer_addr(2), &data, &mut Refuse)
+        else {
+            panic!("no reply")
+        };
+        assert_eq!(n.stats().merges_vetoed, 1);
+        assert!(n.member("other").is_none());
+        remote.handle_stream_reply(Instant::ZERO, 1, &reply, &mut NoHooks);
+        let evs = events(&mut remote);
+        assert!(
+            matches!(&evs[..], [Event::JoinFinished { id: i, joined: 0, errors }]
+            if *i == id && errors[0].1 == JoinError::Remote("no other".into())),
+            "{evs:?}"
+        );
     }
 }

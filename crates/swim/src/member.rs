@@ -8,9 +8,10 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
-use rumor_wire::{Name, Vsn, WireState};
+use rumor_wire::{Name, WireState};
 
 use crate::time::Instant;
+use crate::version::Versions;
 
 /// What the pool believes about a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57,8 +58,8 @@ pub struct Member {
     pub incarnation: u32,
     /// Current state.
     pub state: State,
-    /// `[PMin, PMax, PCur, DMin, DMax, DCur]`; zeros when unknown.
-    pub vsn: Vsn,
+    /// Protocol versions; zeros when unknown.
+    pub vsn: Versions,
     /// When `state` last changed.
     pub state_change: Instant,
 }
@@ -67,11 +68,6 @@ impl Member {
     /// The member's gossip address.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.ip, self.port)
-    }
-
-    /// Highest memberlist protocol the member understands.
-    pub fn pmax(&self) -> u8 {
-        self.vsn[1]
     }
 }
 
@@ -175,7 +171,7 @@ mod tests {
             meta: Bytes::new(),
             incarnation: 1,
             state: State::Alive,
-            vsn: [1, 5, 2, 0, 0, 0],
+            vsn: Versions::from_bytes([1, 5, 2, 0, 0, 0]),
             state_change: Instant::ZERO,
         }
     }

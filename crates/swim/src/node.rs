@@ -5,8 +5,7 @@
 //! alive / suspect / dead state machine and push-pull merge), `gossip.rs` (sending,
 //! piggybacking, gossip and push-pull rounds, streams).
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -18,31 +17,50 @@ use rumor_wire::{Alive, Name};
 use crate::awareness::Awareness;
 use crate::broadcast::{BroadcastId, BroadcastQueue};
 use crate::config::{Config, ConfigError};
-use crate::delegate::Delegate;
+use crate::error::JoinError;
 use crate::event::{Event, JoinId, StreamId, Transmit};
+use crate::hooks::{Hooks, Intern, NoHooks};
 use crate::member::{Member, Members, State};
 use crate::stats::Stats;
 use crate::suspicion::Suspicion;
 use crate::time::Instant;
+use crate::timer::{periodic_next, Expired, FixedTimer, TimerTable};
 
-/// The timers a node runs. Stale entries (for a probe or suspicion that has since ended)
-/// are recognised when they fire and ignored.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Timer {
+/// The node's fixed timers: one slot each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fixed {
     /// Start the next probe.
     ProbeTick,
-    /// The direct ack of probe `seq` is overdue: go indirect.
-    ProbeDirect(u32),
-    /// Probe `seq`'s whole (health-scaled) interval is over.
-    ProbeEnd(u32),
+    /// The direct ack of the probe in flight is overdue: go indirect.
+    ProbeDirect,
+    /// The probe in flight's whole (health-scaled) interval is over.
+    ProbeEnd,
     /// Gossip round.
     Gossip,
     /// Push-pull round.
     PushPull,
-    /// A ping we relay for someone else is overdue.
+}
+
+impl FixedTimer for Fixed {
+    const ALL: &'static [Fixed] = &[
+        Fixed::ProbeTick,
+        Fixed::ProbeDirect,
+        Fixed::ProbeEnd,
+        Fixed::Gossip,
+        Fixed::PushPull,
+    ];
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
+
+/// The node's keyed timers: any number of each.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Keyed {
+    /// A ping we relay for someone else (by our sequence number) is overdue.
     Relay(u32),
-    /// Suspicion of a member, by generation, may have expired.
-    Suspicion(Name, u64),
+    /// The suspicion of a member expires.
+    Suspicion(Name),
 }
 
 /// The probe in flight.
@@ -50,6 +68,9 @@ pub(crate) enum Timer {
 pub(crate) struct Probe {
     pub(crate) seq: u32,
     pub(crate) target: Name,
+    /// The target's incarnation when the probe started: a failed probe suspects it at this
+    /// one, so a refutation that raced the probe is not undone.
+    pub(crate) incarnation: u32,
     pub(crate) started: Instant,
     pub(crate) indirect: bool,
     pub(crate) expected_nacks: u32,
@@ -83,13 +104,14 @@ pub(crate) enum Pending {
 pub(crate) struct JoinState {
     pub(crate) outstanding: usize,
     pub(crate) joined: usize,
-    pub(crate) errors: Vec<(SocketAddr, String)>,
+    pub(crate) errors: Vec<(SocketAddr, JoinError)>,
 }
 
 /// One member of a pool: the SWIM + Lifeguard state machine. See the crate docs.
-pub struct Node<D: Delegate> {
+pub struct Node {
     pub(crate) config: Config,
-    pub(crate) delegate: D,
+    /// Shares names and meta with other tables in the process, if given.
+    pub(crate) interner: Option<Box<dyn Intern>>,
     pub(crate) rng: ChaCha8Rng,
     pub(crate) members: Members,
     pub(crate) incarnation: u32,
@@ -97,7 +119,7 @@ pub struct Node<D: Delegate> {
     pub(crate) awareness: Awareness,
     pub(crate) broadcasts: BroadcastQueue,
     pub(crate) suspicions: HashMap<Name, Suspicion>,
-    pub(crate) timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    pub(crate) timers: TimerTable<Fixed, Keyed>,
     pub(crate) probe_index: usize,
     pub(crate) probe: Option<Probe>,
     pub(crate) relays: HashMap<u32, Relay>,
@@ -113,20 +135,23 @@ pub struct Node<D: Delegate> {
     /// interval). As a Go ticker keeps one missed tick, the next probe starts as soon as the
     /// running one ends.
     pub(crate) tick_missed: bool,
-    pub(crate) generation: u64,
     pub(crate) stats: Stats,
 }
 
-impl<D: Delegate> Node<D> {
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("name", &self.config.name)
+            .field("incarnation", &self.incarnation)
+            .field("members", &self.members.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
     /// Start a node at `now` with its own meta. Its first alive message is queued for gossip
     /// and its timers are staggered randomly (from `seed`) within their intervals.
-    pub fn new(
-        config: Config,
-        delegate: D,
-        meta: Bytes,
-        seed: u64,
-        now: Instant,
-    ) -> Result<Self, ConfigError> {
+    pub fn new(config: Config, meta: Bytes, seed: u64, now: Instant) -> Result<Self, ConfigError> {
         config.validate()?;
         if meta.len() > config.meta_max_size {
             return Err(ConfigError::MetaTooLarge {
@@ -137,14 +162,14 @@ impl<D: Delegate> Node<D> {
         let mut node = Node {
             awareness: Awareness::new(config.awareness_max_multiplier),
             config,
-            delegate,
+            interner: None,
             rng: ChaCha8Rng::seed_from_u64(seed),
             members: Members::new(),
             incarnation: 0,
             seq_no: 0,
             broadcasts: BroadcastQueue::new(),
             suspicions: HashMap::new(),
-            timers: BinaryHeap::new(),
+            timers: TimerTable::new(),
             probe_index: 0,
             probe: None,
             relays: HashMap::new(),
@@ -157,21 +182,41 @@ impl<D: Delegate> Node<D> {
             leaving: false,
             leave_broadcast: None,
             tick_missed: false,
-            generation: 0,
             stats: Stats::default(),
         };
         node.incarnation = 1;
         let alive = node.self_alive(meta);
-        node.alive_node(now, &alive, true);
+        node.alive_node(now, &alive, true, &mut NoHooks);
         let probe = node.stagger(node.config.probe_interval);
         let gossip = node.stagger(node.config.gossip_interval);
         let push_pull = node.stagger(node.config.push_pull_interval);
-        node.schedule(now + probe, Timer::ProbeTick);
-        node.schedule(now + gossip, Timer::Gossip);
+        node.timers.set(Fixed::ProbeTick, now + probe);
+        node.timers.set(Fixed::Gossip, now + gossip);
         if !node.config.push_pull_interval.is_zero() {
-            node.schedule(now + push_pull, Timer::PushPull);
+            node.timers.set(Fixed::PushPull, now + push_pull);
         }
         Ok(node)
+    }
+
+    /// Share names and meta values with other tables through `interner` (the simulator
+    /// holds thousands of tables of the same members). Values already stored stay as they
+    /// are.
+    pub fn set_interner(&mut self, interner: Box<dyn Intern>) {
+        self.interner = Some(interner);
+    }
+
+    pub(crate) fn intern_name(&mut self, name: Name) -> Name {
+        match &mut self.interner {
+            Some(i) => i.name(name),
+            None => name,
+        }
+    }
+
+    pub(crate) fn intern_meta(&mut self, meta: Bytes) -> Bytes {
+        match &mut self.interner {
+            Some(i) if !meta.is_empty() => i.meta(meta),
+            _ => meta,
+        }
     }
 
     fn stagger(&mut self, interval: Duration) -> Duration {
@@ -193,18 +238,9 @@ impl<D: Delegate> Node<D> {
         }
     }
 
-    pub(crate) fn schedule(&mut self, at: Instant, timer: Timer) {
-        self.timers.push(Reverse((at, timer)));
-    }
-
     pub(crate) fn next_seq(&mut self) -> u32 {
         self.seq_no = self.seq_no.wrapping_add(1);
         self.seq_no
-    }
-
-    pub(crate) fn next_generation(&mut self) -> u64 {
-        self.generation += 1;
-        self.generation
     }
 
     pub(crate) fn is_self(&self, name: &str) -> bool {
@@ -230,66 +266,51 @@ impl<D: Delegate> Node<D> {
         e
     }
 
-    /// When [`Node::handle_timeout`] must next be called. May be early (a timer that was
-    /// cancelled); never late.
+    /// When [`Node::handle_timeout`] must next be called: exactly the earliest armed
+    /// timer (cancelled timers are really gone).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((t, _))| *t)
+        self.timers.next()
     }
 
     // ---- inputs --------------------------------------------------------------------------
 
-    /// Run every timer due at or before `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        // Bounded: each timer fires once; the periodic ones reschedule strictly later.
-        while let Some(Reverse((at, _))) = self.timers.peek() {
-            if *at > now {
-                break;
+    /// Run every timer due at or before `now`, in deadline order.
+    pub fn handle_timeout(&mut self, now: Instant, hooks: &mut dyn Hooks) {
+        // Bounded: each timer fires once; the periodic ones re-arm strictly after `now`.
+        while let Some(expired) = self.timers.expire(now) {
+            match expired {
+                Expired::Fixed(t, at) => self.fire(now, at, t, hooks),
+                Expired::Keyed(Keyed::Relay(seq), _) => self.relay_timeout(seq, hooks),
+                Expired::Keyed(Keyed::Suspicion(name), _) => self.suspicion_timeout(now, name),
             }
-            let Some(Reverse((at, timer))) = self.timers.pop() else {
-                break;
-            };
-            self.fire(now, at, timer);
         }
     }
 
-    fn periodic_next(at: Instant, now: Instant, interval: Duration) -> Instant {
-        let next = at + interval;
-        if next > now {
-            next
-        } else {
-            now + interval
-        }
-    }
-
-    fn fire(&mut self, now: Instant, at: Instant, timer: Timer) {
+    fn fire(&mut self, now: Instant, at: Instant, timer: Fixed, hooks: &mut dyn Hooks) {
         match timer {
-            Timer::ProbeTick => {
-                let next = Self::periodic_next(at, now, self.config.probe_interval);
-                self.schedule(next, Timer::ProbeTick);
+            Fixed::ProbeTick => {
+                let next = periodic_next(at, now, self.config.probe_interval);
+                self.timers.set(Fixed::ProbeTick, next);
                 if self.probe.is_some() {
                     self.tick_missed = true;
-                } else if !self.leaving {
-                    self.start_probe(now);
+                } else {
+                    self.start_probe(now, hooks);
                 }
             }
-            Timer::ProbeDirect(seq) => self.probe_direct_timeout(seq),
-            Timer::ProbeEnd(seq) => self.probe_end(now, seq),
-            Timer::Gossip => {
-                let next = Self::periodic_next(at, now, self.config.gossip_interval);
-                self.schedule(next, Timer::Gossip);
-                self.gossip(now);
+            Fixed::ProbeDirect => self.probe_direct_timeout(hooks),
+            Fixed::ProbeEnd => self.probe_end(now, hooks),
+            Fixed::Gossip => {
+                let next = periodic_next(at, now, self.config.gossip_interval);
+                self.timers.set(Fixed::Gossip, next);
+                self.gossip(now, hooks);
             }
-            Timer::PushPull => {
+            Fixed::PushPull => {
                 let interval = push_pull_scale(self.config.push_pull_interval, self.members.len());
-                let next = Self::periodic_next(at, now, interval);
-                self.schedule(next, Timer::PushPull);
-                if !self.leaving {
-                    self.push_pull_round(now);
-                }
+                let next = periodic_next(at, now, interval);
+                self.timers.set(Fixed::PushPull, next);
+                self.push_pull_round(now, hooks);
             }
-            Timer::Relay(seq) => self.relay_timeout(seq),
-            Timer::Suspicion(name, generation) => self.suspicion_timeout(now, name, generation),
         }
     }
 
@@ -297,7 +318,7 @@ impl<D: Delegate> Node<D> {
 
     /// Join a pool through any of `addrs`: a push-pull with each. The outcome arrives as
     /// [`Event::JoinFinished`] with the returned id.
-    pub fn join(&mut self, now: Instant, addrs: &[SocketAddr]) -> JoinId {
+    pub fn join(&mut self, now: Instant, addrs: &[SocketAddr], hooks: &mut dyn Hooks) -> JoinId {
         self.next_join += 1;
         let id = self.next_join;
         let state = JoinState {
@@ -306,7 +327,7 @@ impl<D: Delegate> Node<D> {
         };
         self.joins.insert(id, state);
         for &addr in addrs {
-            self.send_push_pull(now, addr, Some(id));
+            self.send_push_pull(now, addr, Some(id), hooks);
         }
         if addrs.is_empty() {
             self.finish_join(id);
@@ -316,7 +337,8 @@ impl<D: Delegate> Node<D> {
 
     /// Leave gracefully: we become left, and the news is gossiped. [`Event::LeaveFinished`]
     /// comes once it has been sent its full count (at once if nobody else is alive). The
-    /// driver should wait for it, with a timeout, before shutting down.
+    /// driver should wait for it, with a timeout, before shutting down; until then the node
+    /// goes on probing, answering and exchanging state, as memberlist does until shutdown.
     pub fn leave(&mut self, now: Instant) {
         if self.leaving {
             return;
@@ -346,9 +368,9 @@ impl<D: Delegate> Node<D> {
                 max: self.config.meta_max_size,
             });
         }
-        self.incarnation += 1;
+        self.incarnation = self.bump_incarnation(self.incarnation);
         let alive = self.self_alive(meta);
-        self.alive_node(now, &alive, true);
+        self.alive_node(now, &alive, true, &mut NoHooks);
         Ok(())
     }
 
@@ -357,7 +379,10 @@ impl<D: Delegate> Node<D> {
         let mut data = Vec::with_capacity(msg.len() + 1);
         data.push(rumor_wire::MessageType::User as u8);
         data.extend_from_slice(msg);
-        let crc = self.members.iter().any(|m| m.addr() == to && m.pmax() >= 5);
+        let crc = self
+            .members
+            .iter()
+            .any(|m| m.addr() == to && m.vsn.supports_crc());
         self.send_raw(to, &data, crc);
     }
 
@@ -409,16 +434,6 @@ impl<D: Delegate> Node<D> {
     /// Counters.
     pub fn stats(&self) -> Stats {
         self.stats
-    }
-
-    /// The delegate.
-    pub fn delegate(&self) -> &D {
-        &self.delegate
-    }
-
-    /// The delegate, mutably (the layer above keeps its state there).
-    pub fn delegate_mut(&mut self) -> &mut D {
-        &mut self.delegate
     }
 
     /// Number of broadcasts waiting to be gossiped.

@@ -6,12 +6,13 @@ use std::net::SocketAddr;
 
 use rumor_wire::{Ack, IndirectPing, Message, Nack, Ping, Suspect};
 
-use crate::delegate::Delegate;
+use crate::event::Event;
+use crate::hooks::Hooks;
 use crate::member::State;
-use crate::node::{Node, Pending, Probe, Relay, Timer};
+use crate::node::{Fixed, Keyed, Node, Pending, Probe, Relay};
 use crate::time::Instant;
 
-impl<D: Delegate> Node<D> {
+impl Node {
     /// The next probe target in shuffled round-robin order, reaping and reshuffling at each
     /// wrap-around.
     fn next_target(&mut self, now: Instant) -> Option<usize> {
@@ -55,7 +56,7 @@ impl<D: Delegate> Node<D> {
         }
     }
 
-    pub(crate) fn start_probe(&mut self, now: Instant) {
+    pub(crate) fn start_probe(&mut self, now: Instant, hooks: &mut dyn Hooks) {
         let Some(i) = self.next_target(now) else {
             return;
         };
@@ -72,7 +73,7 @@ impl<D: Delegate> Node<D> {
         };
         let to = target.addr();
         if target.state == State::Alive {
-            self.send_with_piggyback(to, &Message::Ping(ping), false);
+            self.send_with_piggyback(to, &Message::Ping(ping), false, hooks);
         } else {
             // The buddy piggyback: tell a suspect it is suspected, so it can refute at once.
             let suspect = Suspect {
@@ -84,11 +85,12 @@ impl<D: Delegate> Node<D> {
             let b = Self::encode_msg(&Message::Suspect(suspect));
             let mut out = Vec::with_capacity(a.len() + b.len() + 6);
             rumor_wire::compound::encode_compound(&[&a, &b], &mut out);
-            self.send_raw(to, &out, target.pmax() >= 5);
+            self.send_raw(to, &out, target.vsn.supports_crc());
         }
         self.probe = Some(Probe {
             seq,
             target: target.name.clone(),
+            incarnation: target.incarnation,
             started: now,
             indirect: false,
             expected_nacks: 0,
@@ -96,19 +98,28 @@ impl<D: Delegate> Node<D> {
             tcp_ok: false,
         });
         let interval = self.awareness.scale(self.config.probe_interval);
-        self.schedule(now + self.config.probe_timeout, Timer::ProbeDirect(seq));
-        self.schedule(now + interval, Timer::ProbeEnd(seq));
+        self.timers
+            .set(Fixed::ProbeDirect, now + self.config.probe_timeout);
+        self.timers.set(Fixed::ProbeEnd, now + interval);
     }
 
-    pub(crate) fn probe_direct_timeout(&mut self, seq: u32) {
+    /// The probe is over (acked, or failed): its timers go with it.
+    fn end_probe(&mut self) -> Option<Probe> {
+        self.timers.stop(Fixed::ProbeDirect);
+        self.timers.stop(Fixed::ProbeEnd);
+        self.probe.take()
+    }
+
+    pub(crate) fn probe_direct_timeout(&mut self, hooks: &mut dyn Hooks) {
         let Some(p) = &self.probe else { return };
-        if p.seq != seq || p.indirect {
+        if p.indirect {
             return;
         }
+        let seq = p.seq;
         let target_name = p.target.clone();
         let started = p.started;
         let Some(target) = self.members.get(&target_name).cloned() else {
-            self.probe = None;
+            self.end_probe();
             return;
         };
         // Up to k relays: alive, neither us nor the target.
@@ -125,7 +136,7 @@ impl<D: Delegate> Node<D> {
             let Some(relay) = self.members.at(i) else {
                 continue;
             };
-            let nack = relay.pmax() >= 4;
+            let nack = relay.vsn.supports_nack();
             let to = relay.addr();
             if nack {
                 expected += 1;
@@ -140,9 +151,9 @@ impl<D: Delegate> Node<D> {
                 source_port: Some(self.config.advertise.port()),
                 source_node: Some(self.config.name.clone()),
             };
-            self.send_with_piggyback(to, &Message::IndirectPing(req), false);
+            self.send_with_piggyback(to, &Message::IndirectPing(req), false, hooks);
         }
-        if !self.config.disable_tcp_pings && target.pmax() >= 3 {
+        if !self.config.disable_tcp_pings && target.vsn.supports_tcp_ping() {
             let ping = Ping {
                 seq_no: seq,
                 node: target.name.clone(),
@@ -166,23 +177,22 @@ impl<D: Delegate> Node<D> {
     }
 
     /// Start the probe whose tick came while the last one ran.
-    fn run_missed_tick(&mut self, now: Instant) {
-        if std::mem::take(&mut self.tick_missed) && self.probe.is_none() && !self.leaving {
-            self.start_probe(now);
+    fn run_missed_tick(&mut self, now: Instant, hooks: &mut dyn Hooks) {
+        if std::mem::take(&mut self.tick_missed) && self.probe.is_none() {
+            self.start_probe(now, hooks);
         }
     }
 
-    pub(crate) fn probe_end(&mut self, now: Instant, seq: u32) {
-        let Some(p) = &self.probe else { return };
-        if p.seq != seq {
+    pub(crate) fn probe_end(&mut self, now: Instant, hooks: &mut dyn Hooks) {
+        if self.probe.is_none() {
             return;
         }
         self.finish_probe(now);
-        self.run_missed_tick(now);
+        self.run_missed_tick(now, hooks);
     }
 
     fn finish_probe(&mut self, now: Instant) {
-        let Some(p) = self.probe.take() else { return };
+        let Some(p) = self.end_probe() else { return };
         if p.tcp_ok {
             tracing::warn!(node = %p.target, "reached only by TCP: the network may block UDP");
             self.awareness.apply(-1);
@@ -197,12 +207,14 @@ impl<D: Delegate> Node<D> {
             1
         };
         self.awareness.apply(delta);
-        let Some(target) = self.members.get(&p.target) else {
+        if self.members.get(&p.target).is_none() {
             return;
-        };
+        }
         tracing::debug!(node = %p.target, "probe failed, suspecting");
+        // At the incarnation the probe started with (memberlist's `node.Incarnation`, read
+        // when the probe began): a refutation that raced the probe stands.
         let s = Suspect {
-            incarnation: target.incarnation,
+            incarnation: p.incarnation,
             node: p.target.clone(),
             from: self.config.name.clone(),
         };
@@ -210,29 +222,29 @@ impl<D: Delegate> Node<D> {
     }
 
     /// Handle an ack: it ends our probe, or answers a ping we relay.
-    pub(crate) fn handle_ack(&mut self, now: Instant, ack: &Ack) {
-        if let Some(p) = &self.probe {
-            if p.seq == ack.seq_no {
-                let Some(p) = self.probe.take() else { return };
-                self.awareness.apply(-1);
-                self.stats.probes_ok += 1;
-                if !p.indirect {
-                    let rtt = now.saturating_duration_since(p.started);
-                    if let Some(m) = self.members.get(&p.target).cloned() {
-                        let payload = ack.payload.clone().unwrap_or_default();
-                        self.delegate.notify_ping_complete(now, &m, rtt, &payload);
-                    }
-                }
-                self.run_missed_tick(now);
-                return;
+    pub(crate) fn handle_ack(&mut self, now: Instant, ack: &Ack, hooks: &mut dyn Hooks) {
+        if self.probe.as_ref().is_some_and(|p| p.seq == ack.seq_no) {
+            let Some(p) = self.end_probe() else { return };
+            self.awareness.apply(-1);
+            self.stats.probes_ok += 1;
+            if !p.indirect {
+                let rtt = now.saturating_duration_since(p.started);
+                self.events.push_back(Event::PingComplete {
+                    name: p.target.clone(),
+                    rtt,
+                    payload: ack.payload.clone().unwrap_or_default(),
+                });
             }
+            self.run_missed_tick(now, hooks);
+            return;
         }
         if let Some(r) = self.relays.remove(&ack.seq_no) {
+            self.timers.cancel_key(&Keyed::Relay(ack.seq_no));
             let reply = Ack {
                 seq_no: r.orig_seq,
                 payload: None,
             };
-            self.send_with_piggyback(r.reply_to, &Message::Ack(reply), false);
+            self.send_with_piggyback(r.reply_to, &Message::Ack(reply), false, hooks);
         }
     }
 
@@ -246,18 +258,18 @@ impl<D: Delegate> Node<D> {
     }
 
     /// Answer a direct ping.
-    pub(crate) fn handle_ping(&mut self, from: SocketAddr, ping: &Ping) {
+    pub(crate) fn handle_ping(&mut self, from: SocketAddr, ping: &Ping, hooks: &mut dyn Hooks) {
         if !ping.node.is_empty() && !self.is_self(&ping.node) {
             self.stats.pings_misaddressed += 1;
             return;
         }
-        let payload = self.delegate.ack_payload();
+        let payload = hooks.ack_payload();
         let ack = Ack {
             seq_no: ping.seq_no,
             payload,
         };
         let to = reply_addr(from, ping.source_addr, ping.source_port);
-        self.send_with_piggyback(to, &Message::Ack(ack), false);
+        self.send_with_piggyback(to, &Message::Ack(ack), false, hooks);
     }
 
     /// Probe a target on a requester's behalf.
@@ -266,6 +278,7 @@ impl<D: Delegate> Node<D> {
         now: Instant,
         from: SocketAddr,
         req: &IndirectPing,
+        hooks: &mut dyn Hooks,
     ) {
         let seq = self.next_seq();
         let ping = Ping {
@@ -281,7 +294,7 @@ impl<D: Delegate> Node<D> {
             req.port
         };
         let target = SocketAddr::new(req.target, port);
-        self.send_with_piggyback(target, &Message::Ping(ping), false);
+        self.send_with_piggyback(target, &Message::Ping(ping), false, hooks);
         let reply_to = reply_addr(from, req.source_addr, req.source_port);
         self.relays.insert(
             seq,
@@ -291,16 +304,17 @@ impl<D: Delegate> Node<D> {
                 nack: req.nack,
             },
         );
-        self.schedule(now + self.config.probe_timeout, Timer::Relay(seq));
+        self.timers
+            .set_key(Keyed::Relay(seq), now + self.config.probe_timeout);
     }
 
-    pub(crate) fn relay_timeout(&mut self, seq: u32) {
+    pub(crate) fn relay_timeout(&mut self, seq: u32, hooks: &mut dyn Hooks) {
         let Some(r) = self.relays.remove(&seq) else {
             return;
         };
         if r.nack {
             let nack = Nack { seq_no: r.orig_seq };
-            self.send_with_piggyback(r.reply_to, &Message::Nack(nack), false);
+            self.send_with_piggyback(r.reply_to, &Message::Nack(nack), false, hooks);
         }
     }
 
@@ -335,5 +349,141 @@ fn reply_addr(from: SocketAddr, addr: Option<std::net::IpAddr>, port: Option<u16
     match (addr, port) {
         (Some(ip), Some(p)) if p > 0 => SocketAddr::new(ip, p),
         _ => from,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use rumor_wire::{Alive, Message};
+
+    use super::*;
+    use crate::hooks::NoHooks;
+    use crate::test_support::*;
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    /// Start a probe now and return its target's name.
+    fn probe(n: &mut Node, now: Instant) -> rumor_wire::Name {
+        n.start_probe(now, &mut NoHooks);
+        n.probe.as_ref().map(|p| p.target.clone()).unwrap()
+    }
+
+    #[test]
+    fn a_failed_probe_suspects_at_the_incarnation_it_started_with() {
+        let mut n = node();
+        with_peers(&mut n, &["a"]);
+        let target = probe(&mut n, t(0));
+        assert_eq!(&*target, "a");
+        // The target refutes something while our probe runs: alive at 2.
+        feed(&mut n, t(100), Message::Alive(alive("a", 2, 2)));
+        // The probe fails (no ack, no nack).
+        n.probe_direct_timeout(&mut NoHooks);
+        n.probe_end(t(1_000), &mut NoHooks);
+        // Suspect at 1 < 2: ignored, the refutation stands.
+        assert_eq!(seen(&n, "a"), Some((State::Alive, 2)));
+        assert_eq!(n.stats().probes_failed, 1);
+    }
+
+    #[test]
+    fn an_ack_ends_the_probe_reports_the_rtt_and_cancels_its_timers() {
+        let mut n = node();
+        with_peers(&mut n, &["a"]);
+        n.awareness.apply(3);
+        probe(&mut n, t(0));
+        let seq = n.probe.as_ref().unwrap().seq;
+        assert!(n.timers.get(Fixed::ProbeEnd).is_some());
+        let ack = rumor_wire::Ack {
+            seq_no: seq,
+            payload: Some(bytes::Bytes::from_static(b"coord")),
+        };
+        feed(&mut n, t(7), Message::Ack(ack));
+        assert!(n.probe.is_none());
+        assert_eq!(n.timers.get(Fixed::ProbeDirect), None);
+        assert_eq!(n.timers.get(Fixed::ProbeEnd), None);
+        assert_eq!(n.health_score(), 2, "an ack lowers the score by one");
+        let evs = events(&mut n);
+        assert!(
+            matches!(&evs[..], [Event::PingComplete { name, rtt, payload }]
+            if &**name == "a" && *rtt == std::time::Duration::from_millis(7) && &payload[..] == b"coord")
+        );
+    }
+
+    #[test]
+    fn awareness_rises_by_the_missing_nacks_of_a_failed_probe() {
+        // Four peers, three relays that speak nack (protocol max 5).
+        let mut n = node();
+        with_peers(&mut n, &["a", "b", "c", "d"]);
+        probe(&mut n, t(0));
+        n.probe_direct_timeout(&mut NoHooks);
+        let sent = sent(&mut n);
+        let relays = sent
+            .iter()
+            .filter(|(_, m)| matches!(m, Message::IndirectPing(r) if r.nack))
+            .count();
+        assert_eq!(relays, 3, "indirect_checks = 3");
+        assert_eq!(n.probe.as_ref().unwrap().expected_nacks, 3);
+        // One nack of three: the score rises by the two missing.
+        let seq = n.probe.as_ref().unwrap().seq;
+        feed(
+            &mut n,
+            t(600),
+            Message::Nack(rumor_wire::Nack { seq_no: seq }),
+        );
+        n.probe_end(t(1_000), &mut NoHooks);
+        assert_eq!(n.health_score(), 2);
+        assert_eq!(n.stats().nacks_received, 1);
+    }
+
+    #[test]
+    fn a_failed_probe_without_relays_raises_awareness_by_one() {
+        let mut n = node();
+        with_peers(&mut n, &["a"]);
+        probe(&mut n, t(0));
+        n.probe_direct_timeout(&mut NoHooks);
+        n.probe_end(t(1_000), &mut NoHooks);
+        assert_eq!(n.health_score(), 1);
+        // A refutation raises it by one more.
+        feed(&mut n, t(1_100), Message::Suspect(suspect("me", 1, "a")));
+        assert_eq!(n.health_score(), 2);
+    }
+
+    #[test]
+    fn a_suspect_is_probed_with_the_suspicion_piggybacked() {
+        let mut n = node();
+        with_peers(&mut n, &["a"]);
+        feed(&mut n, t(0), Message::Suspect(suspect("a", 1, "b")));
+        sent(&mut n);
+        probe(&mut n, t(10));
+        let msgs = sent(&mut n);
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(matches!(&msgs[0].1, Message::Ping(p) if &*p.node == "a"));
+        assert!(
+            matches!(&msgs[1].1, Message::Suspect(s) if &*s.node == "a" && s.incarnation == 1 && &*s.from == "me")
+        );
+        assert!(msgs.iter().all(|(to, _)| *to == peer_addr(2)));
+    }
+
+    #[test]
+    fn probing_goes_on_while_leaving() {
+        let mut n = node();
+        with_peers(&mut n, &["a"]);
+        n.leave(t(0));
+        assert!(n.leaving);
+        let probe_at = n.timers.get(Fixed::ProbeTick).unwrap();
+        let pp_at = n.timers.get(Fixed::PushPull).unwrap();
+        n.handle_timeout(probe_at, &mut NoHooks);
+        assert!(n.probe.is_some(), "a probe started while leaving");
+        n.handle_timeout(pp_at.max(probe_at), &mut NoHooks);
+        let streams = std::iter::from_fn(|| n.poll_transmit())
+            .filter(|t| matches!(t, crate::event::Transmit::Stream { .. }))
+            .count();
+        assert!(streams >= 1, "a push-pull went out while leaving");
+        // Our own stale alive does not bring us back.
+        let a: Alive = alive("me", 1, 1);
+        feed(&mut n, t(5), Message::Alive(a));
+        assert_eq!(seen(&n, "me").map(|s| s.0), Some(State::Left));
     }
 }

@@ -7,25 +7,16 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use rumor_wire::{Alive, Dead, Message, Name, PushPull, Suspect, WireState};
 
-use crate::delegate::{Delegate, Peer};
-use crate::event::Event;
+use crate::error::{MergeError, ProtocolKind, VersionMismatch};
+use crate::event::{Event, JoinId};
+use crate::hooks::{Hooks, Peer};
 use crate::member::{Member, State};
-use crate::node::{Node, Timer};
+use crate::node::{Keyed, Node};
 use crate::suspicion::{suspicion_timeout, Suspicion};
 use crate::time::Instant;
+use crate::version::Versions;
 
-/// The six version bytes from a wire field: zeros where absent or short.
-pub(crate) fn vsn_of(v: &Option<Bytes>) -> [u8; 6] {
-    let mut out = [0u8; 6];
-    if let Some(b) = v {
-        for (o, i) in out.iter_mut().zip(b.iter()) {
-            *o = *i;
-        }
-    }
-    out
-}
-
-impl<D: Delegate> Node<D> {
+impl Node {
     pub(crate) fn encode_msg(msg: &Message) -> Bytes {
         let mut out = Vec::new();
         msg.encode(&mut out);
@@ -37,9 +28,37 @@ impl<D: Delegate> Node<D> {
         self.broadcasts.push(Some(about.clone()), bytes)
     }
 
+    /// Ends a suspicion of `name`, if any, and cancels its timer.
+    fn clear_suspicion(&mut self, name: &Name) {
+        if self.suspicions.remove(name).is_some() {
+            self.timers.cancel_key(&Keyed::Suspicion(name.clone()));
+        }
+    }
+
+    /// The incarnation after `inc`: one more, saturating at `u32::MAX` (with a warning, since
+    /// from there on an accusation at `u32::MAX` can no longer be refuted).
+    pub(crate) fn bump_incarnation(&self, inc: u32) -> u32 {
+        match inc.checked_add(1) {
+            Some(next) => next,
+            None => {
+                tracing::warn!(
+                    incarnation = inc,
+                    "incarnation number exhausted; staying at u32::MAX"
+                );
+                u32::MAX
+            }
+        }
+    }
+
     /// Apply an alive message (§8.2 of the protocol notes). `bootstrap` marks our own
     /// announcements (start, meta change), which are stored rather than refuted.
-    pub(crate) fn alive_node(&mut self, now: Instant, a: &Alive, bootstrap: bool) {
+    pub(crate) fn alive_node(
+        &mut self,
+        now: Instant,
+        a: &Alive,
+        bootstrap: bool,
+        hooks: &mut dyn Hooks,
+    ) {
         let about_self = self.is_self(&a.node);
         if self.leaving && about_self {
             return;
@@ -52,7 +71,9 @@ impl<D: Delegate> Node<D> {
                 return;
             }
         }
-        let vsn = vsn_of(&a.vsn);
+        // An alive without versions keeps the stored ones (memberlist updates them only
+        // when they arrive).
+        let sent_vsn = Versions::from_wire(&a.vsn);
         let meta = a.meta.clone().unwrap_or_default();
         if !about_self {
             let peer = Peer {
@@ -61,11 +82,11 @@ impl<D: Delegate> Node<D> {
                 meta: meta.clone(),
                 incarnation: a.incarnation,
                 state: State::Alive,
-                vsn,
+                vsn: sent_vsn.unwrap_or_default(),
             };
-            if let Err(veto) = self.delegate.check_alive(&peer) {
+            if let Err(refusal) = hooks.check_alive(&peer) {
                 self.stats.alive_vetoed += 1;
-                tracing::debug!(node = %a.node, reason = %veto, "alive vetoed by guard");
+                tracing::debug!(node = %a.node, reason = %refusal, "alive refused by the guard");
                 return;
             }
         }
@@ -73,7 +94,7 @@ impl<D: Delegate> Node<D> {
         let mut addr_update = false;
         match self.members.get(&a.node) {
             None => {
-                let name = self.delegate.intern_name(a.node.clone());
+                let name = self.intern_name(a.node.clone());
                 let m = Member {
                     name,
                     ip: a.addr,
@@ -81,7 +102,7 @@ impl<D: Delegate> Node<D> {
                     meta: Bytes::new(),
                     incarnation: 0,
                     state: State::Dead,
-                    vsn,
+                    vsn: sent_vsn.unwrap_or_default(),
                     state_change: now,
                 };
                 let n = self.members.len();
@@ -120,9 +141,9 @@ impl<D: Delegate> Node<D> {
         if about_self && a.incarnation < stored {
             return;
         }
-        self.suspicions.remove(&a.node);
+        let same = a.incarnation == stored && meta == m.meta && sent_vsn == Some(m.vsn);
+        self.clear_suspicion(&a.node);
         if about_self && !bootstrap {
-            let same = a.incarnation == stored && meta == m.meta && vsn == m.vsn;
             if !same {
                 self.refute(a.incarnation);
             }
@@ -130,11 +151,7 @@ impl<D: Delegate> Node<D> {
         }
         let msg = Message::Alive(a.clone());
         self.broadcast(&a.node, &msg);
-        let meta = if meta.is_empty() {
-            meta
-        } else {
-            self.delegate.intern_meta(meta)
-        };
+        let meta = self.intern_meta(meta);
         let Some(m) = self.members.get_mut(&a.node) else {
             return;
         };
@@ -144,7 +161,9 @@ impl<D: Delegate> Node<D> {
         m.meta = meta;
         m.ip = a.addr;
         m.port = a.port;
-        m.vsn = vsn;
+        if let Some(v) = sent_vsn {
+            m.vsn = v;
+        }
         if m.state != State::Alive {
             m.state = State::Alive;
             m.state_change = now;
@@ -169,8 +188,8 @@ impl<D: Delegate> Node<D> {
         if let Some(susp) = self.suspicions.get_mut(&s.node) {
             if susp.confirm(&s.from) {
                 let deadline = susp.deadline();
-                let generation = susp.generation;
-                self.schedule(deadline, Timer::Suspicion(s.node.clone(), generation));
+                self.timers
+                    .set_key(Keyed::Suspicion(s.node.clone()), deadline);
                 self.broadcast(&s.node, &Message::Suspect(s.clone()));
             }
             return;
@@ -197,28 +216,18 @@ impl<D: Delegate> Node<D> {
         }
         let min = suspicion_timeout(mult, n, self.config.probe_interval);
         let max = min * self.config.suspicion_max_timeout_mult;
-        let generation = self.next_generation();
-        let susp = Suspicion::new(now, s.from.clone(), k, min, max, s.incarnation, generation);
-        self.schedule(
-            susp.deadline(),
-            Timer::Suspicion(s.node.clone(), generation),
-        );
+        let susp = Suspicion::new(now, s.from.clone(), k, min, max, s.incarnation);
+        self.timers
+            .set_key(Keyed::Suspicion(s.node.clone()), susp.deadline());
         self.suspicions.insert(s.node.clone(), susp);
     }
 
     /// A suspicion timer fired: declare the member dead unless it was refuted meanwhile.
-    pub(crate) fn suspicion_timeout(&mut self, now: Instant, name: Name, generation: u64) {
-        let Some(s) = self.suspicions.get(&name) else {
+    pub(crate) fn suspicion_timeout(&mut self, now: Instant, name: Name) {
+        let Some(s) = self.suspicions.remove(&name) else {
             return;
         };
-        if s.generation != generation {
-            return;
-        }
-        if s.deadline() > now {
-            return; // a later deadline was set; its own entry will fire
-        }
         let incarnation = s.incarnation;
-        self.suspicions.remove(&name);
         if self.state_of(&name) != Some(State::Suspect) {
             return;
         }
@@ -238,7 +247,10 @@ impl<D: Delegate> Node<D> {
         if d.incarnation < m.incarnation {
             return;
         }
-        self.suspicions.remove(&d.node);
+        self.clear_suspicion(&d.node);
+        let Some(m) = self.members.get(&d.node) else {
+            return;
+        };
         if m.state.is_gone() {
             return;
         }
@@ -267,10 +279,13 @@ impl<D: Delegate> Node<D> {
     }
 
     /// Someone accused us: take a higher incarnation and gossip that we are alive.
+    ///
+    /// The alive is queued under the key memberlist uses for a refutation (our address's IP
+    /// as text, not our name), so it supersedes exactly what memberlist's would.
     pub(crate) fn refute(&mut self, accused: u32) {
-        let mut inc = self.incarnation.wrapping_add(1);
+        let mut inc = self.bump_incarnation(self.incarnation);
         if accused >= inc {
-            inc = accused.wrapping_add(1);
+            inc = self.bump_incarnation(accused);
         }
         self.incarnation = inc;
         self.stats.refutes += 1;
@@ -281,7 +296,8 @@ impl<D: Delegate> Node<D> {
             m.incarnation = inc;
         }
         let alive = self.self_alive(meta);
-        self.broadcast(&name, &Message::Alive(alive));
+        let key = Name::from(self.config.advertise.ip().to_string());
+        self.broadcast(&key, &Message::Alive(alive));
     }
 
     /// Merge a remote member table (§8.6): versions, then the merge guard, then each entry.
@@ -290,14 +306,19 @@ impl<D: Delegate> Node<D> {
         &mut self,
         now: Instant,
         pp: &PushPull,
-        join: bool,
-    ) -> Result<(), String> {
+        join_id: Option<JoinId>,
+        hooks: &mut dyn Hooks,
+    ) -> Result<(), MergeError> {
+        let join = pp.join || join_id.is_some();
+        // Port 0 in a push-pull entry means our own port (memberlist: the bind port).
+        let own_port = self.config.advertise.port();
+        let port_of = move |p: u16| if p == 0 { own_port } else { p };
         let peers: Vec<Peer> = pp
             .nodes
             .iter()
             .map(|n| Peer {
                 name: n.name.clone(),
-                addr: SocketAddr::new(n.addr, n.port),
+                addr: SocketAddr::new(n.addr, port_of(n.port)),
                 meta: n.meta.clone().unwrap_or_default(),
                 incarnation: n.incarnation,
                 state: match n.state {
@@ -306,16 +327,16 @@ impl<D: Delegate> Node<D> {
                     WireState::Dead => State::Dead,
                     WireState::Left => State::Left,
                 },
-                vsn: vsn_of(&n.vsn),
+                vsn: Versions::from_wire(&n.vsn).unwrap_or_default(),
             })
             .collect();
         if let Err(e) = self.verify_protocol(&peers) {
             self.stats.merges_incompatible += 1;
-            return Err(e);
+            return Err(e.into());
         }
-        if let Err(veto) = self.delegate.check_merge(&peers, join) {
+        if let Err(refusal) = hooks.check_merge(&peers, join) {
             self.stats.merges_vetoed += 1;
-            return Err(veto.0);
+            return Err(refusal.into());
         }
         for n in &pp.nodes {
             match n.state {
@@ -324,11 +345,11 @@ impl<D: Delegate> Node<D> {
                         incarnation: n.incarnation,
                         node: n.name.clone(),
                         addr: n.addr,
-                        port: n.port,
+                        port: port_of(n.port),
                         meta: n.meta.clone(),
                         vsn: n.vsn.clone(),
                     };
-                    self.alive_node(now, &a, false);
+                    self.alive_node(now, &a, false, hooks);
                 }
                 WireState::Left => {
                     let d = Dead {
@@ -349,21 +370,25 @@ impl<D: Delegate> Node<D> {
             }
         }
         if !pp.user_state.is_empty() {
-            self.delegate.merge_remote_state(now, &pp.user_state, join);
+            self.events.push_back(Event::RemoteState {
+                state: pp.user_state.clone(),
+                join,
+                join_id,
+            });
         }
         Ok(())
     }
 
     /// memberlist's `verifyProtocol`: every member, theirs and ours, must speak versions
     /// inside the range all live members understand.
-    fn verify_protocol(&self, remote: &[Peer]) -> Result<(), String> {
+    fn verify_protocol(&self, remote: &[Peer]) -> Result<(), VersionMismatch> {
         let mut max_pmin = 0u8;
         let mut min_pmax = u8::MAX;
         let mut max_dmin = 0u8;
         let mut min_dmax = u8::MAX;
         let remote_alive = remote
             .iter()
-            .filter(|p| p.state == State::Alive && p.vsn != [0; 6])
+            .filter(|p| p.state == State::Alive && !p.vsn.is_unknown())
             .map(|p| p.vsn);
         let local_alive = self
             .members
@@ -371,27 +396,33 @@ impl<D: Delegate> Node<D> {
             .filter(|m| m.state == State::Alive)
             .map(|m| m.vsn);
         for v in remote_alive.chain(local_alive) {
-            max_pmin = max_pmin.max(v[0]);
-            min_pmax = min_pmax.min(v[1]);
-            max_dmin = max_dmin.max(v[3]);
-            min_dmax = min_dmax.min(v[4]);
+            max_pmin = max_pmin.max(v.pmin);
+            min_pmax = min_pmax.min(v.pmax);
+            max_dmin = max_dmin.max(v.dmin);
+            min_dmax = min_dmax.min(v.dmax);
         }
         let all = remote
             .iter()
             .map(|p| (&p.name, p.vsn))
             .chain(self.members.iter().map(|m| (&m.name, m.vsn)));
         for (name, v) in all {
-            if v[2] < max_pmin || v[2] > min_pmax {
-                return Err(format!(
-                    "node '{name}' speaks memberlist protocol {}, outside the range {max_pmin}..={min_pmax} the pool understands",
-                    v[2]
+            let mismatch = |kind, version, min, max| VersionMismatch {
+                node: name.clone(),
+                kind,
+                version,
+                min,
+                max,
+            };
+            if v.pcur < max_pmin || v.pcur > min_pmax {
+                return Err(mismatch(
+                    ProtocolKind::Memberlist,
+                    v.pcur,
+                    max_pmin,
+                    min_pmax,
                 ));
             }
-            if v[5] < max_dmin || v[5] > min_dmax {
-                return Err(format!(
-                    "node '{name}' speaks delegate protocol {}, outside the range {max_dmin}..={min_dmax} the pool understands",
-                    v[5]
-                ));
+            if v.dcur < max_dmin || v.dcur > min_dmax {
+                return Err(mismatch(ProtocolKind::Delegate, v.dcur, max_dmin, min_dmax));
             }
         }
         Ok(())
@@ -400,5 +431,275 @@ impl<D: Delegate> Node<D> {
     pub(crate) fn rng_index(&mut self, n: usize) -> usize {
         use rand::Rng;
         self.rng.gen_range(0..n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use rumor_wire::{Message, PushNodeState, PushPull, WireState};
+
+    use super::*;
+    use crate::error::{MergeError, ProtocolKind, VersionMismatch};
+    use crate::hooks::NoHooks;
+    use crate::test_support::*;
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    /// The alive messages queued for gossip, decoded.
+    fn queued_alives(n: &mut Node) -> Vec<Alive> {
+        n.broadcasts
+            .take(0, usize::MAX, u32::MAX)
+            .iter()
+            .filter_map(|b| match Message::decode(b) {
+                Ok(Message::Alive(a)) => Some(a),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_alive_at_an_equal_incarnation_is_ignored() {
+        let mut n = node();
+        feed(&mut n, t(0), Message::Alive(alive("a", 5, 2)));
+        events(&mut n);
+        n.broadcasts.reset();
+        let mut same = alive("a", 5, 2);
+        same.meta = Some(Bytes::from_static(b"new"));
+        feed(&mut n, t(1), Message::Alive(same));
+        assert_eq!(seen(&n, "a"), Some((State::Alive, 5)));
+        assert!(n.member("a").unwrap().meta.is_empty(), "meta unchanged");
+        assert!(events(&mut n).is_empty());
+        assert!(n.broadcasts.is_empty(), "not gossiped on");
+    }
+
+    #[test]
+    fn dead_beats_alive_at_an_equal_incarnation() {
+        let mut n = node();
+        feed(&mut n, t(0), Message::Alive(alive("a", 5, 2)));
+        feed(&mut n, t(1), Message::Dead(dead("a", 5, "b")));
+        assert_eq!(seen(&n, "a"), Some((State::Dead, 5)));
+        feed(&mut n, t(2), Message::Alive(alive("a", 5, 2)));
+        assert_eq!(seen(&n, "a"), Some((State::Dead, 5)), "equal alive loses");
+        events(&mut n);
+        feed(&mut n, t(3), Message::Alive(alive("a", 6, 2)));
+        assert_eq!(seen(&n, "a"), Some((State::Alive, 6)));
+        assert!(matches!(&events(&mut n)[..], [Event::Join(m)] if &*m.name == "a"));
+    }
+
+    #[test]
+    fn a_left_member_keeps_its_tombstone_against_a_stale_alive() {
+        let mut n = node();
+        feed(&mut n, t(0), Message::Alive(alive("a", 3, 2)));
+        feed(&mut n, t(1), Message::Dead(dead("a", 3, "a")));
+        assert_eq!(seen(&n, "a"), Some((State::Left, 3)));
+        events(&mut n);
+        feed(&mut n, t(2), Message::Alive(alive("a", 3, 2)));
+        assert_eq!(seen(&n, "a"), Some((State::Left, 3)));
+        assert!(events(&mut n).is_empty());
+    }
+
+    #[test]
+    fn suspicion_is_confirmed_by_independent_accusers_and_its_timer_moves() {
+        // Five members: k = SuspicionMult - 2 = 2 confirmations count; min 4 s, max 24 s.
+        let mut n = node();
+        with_peers(&mut n, &["a", "b", "c", "d"]);
+        feed(&mut n, t(0), Message::Suspect(suspect("a", 1, "b")));
+        assert_eq!(seen(&n, "a"), Some((State::Suspect, 1)));
+        let key = Keyed::Suspicion("a".into());
+        assert_eq!(n.timers.get_key(&key), Some(t(24_000)));
+        // The first accuser again, and a stale incarnation: nothing changes.
+        feed(&mut n, t(100), Message::Suspect(suspect("a", 1, "b")));
+        feed(&mut n, t(100), Message::Suspect(suspect("a", 0, "c")));
+        assert_eq!(n.timers.get_key(&key), Some(t(24_000)));
+        // An independent confirmation: memberlist's formula, 11.381 s after the start.
+        n.broadcasts.reset();
+        feed(&mut n, t(200), Message::Suspect(suspect("a", 1, "c")));
+        assert_eq!(n.timers.get_key(&key), Some(t(11_381)));
+        assert_eq!(n.broadcasts.len(), 1, "a new confirmation is gossiped on");
+        feed(&mut n, t(300), Message::Suspect(suspect("a", 1, "d")));
+        assert_eq!(n.timers.get_key(&key), Some(t(4_000)));
+        assert_eq!(
+            n.poll_timeout(),
+            Some(t(4_000).min(n.timers.next().unwrap()))
+        );
+        n.handle_timeout(t(4_000), &mut NoHooks);
+        assert_eq!(seen(&n, "a"), Some((State::Dead, 1)));
+        assert_eq!(
+            n.timers.get_key(&key),
+            None,
+            "the timer went with the suspicion"
+        );
+    }
+
+    #[test]
+    fn a_refutation_ends_the_suspicion_and_cancels_its_timer() {
+        let mut n = node();
+        with_peers(&mut n, &["a", "b"]);
+        feed(&mut n, t(0), Message::Suspect(suspect("a", 1, "b")));
+        assert!(n.timers.get_key(&Keyed::Suspicion("a".into())).is_some());
+        feed(&mut n, t(10), Message::Alive(alive("a", 2, 2)));
+        assert_eq!(seen(&n, "a"), Some((State::Alive, 2)));
+        assert_eq!(n.timers.get_key(&Keyed::Suspicion("a".into())), None);
+        assert_eq!(n.timers.keyed_len(), 0);
+    }
+
+    #[test]
+    fn we_refute_at_exactly_the_accused_incarnation_plus_one() {
+        let mut n = node();
+        with_peers(&mut n, &["a"]);
+        n.broadcasts.reset();
+        assert_eq!(n.incarnation(), 1);
+        // Our own meta change: an alive at 2, queued under our name.
+        n.set_meta(t(0), Bytes::from_static(b"m")).unwrap();
+        feed(&mut n, t(0), Message::Suspect(suspect("me", 7, "a")));
+        assert_eq!(n.incarnation(), 8);
+        assert_eq!(seen(&n, "me"), Some((State::Alive, 8)));
+        // An accusation below our incarnation is stale and ignored; one at it is refuted
+        // with the next.
+        feed(&mut n, t(1), Message::Dead(dead("me", 3, "a")));
+        assert_eq!(n.incarnation(), 8);
+        feed(&mut n, t(1), Message::Dead(dead("me", 8, "a")));
+        assert_eq!(n.incarnation(), 9);
+        assert_eq!(n.stats().refutes, 2);
+        // Refutations are queued under memberlist's refutation key (our IP as text, not our
+        // name): the second superseded the first, and neither the meta change's alive.
+        let mut incs: Vec<u32> = queued_alives(&mut n)
+            .iter()
+            .filter(|a| &*a.node == "me")
+            .map(|a| a.incarnation)
+            .collect();
+        incs.sort_unstable();
+        assert_eq!(incs, [2, 9]);
+    }
+
+    #[test]
+    fn incarnations_saturate_so_we_can_still_refute_near_the_top() {
+        let mut n = node();
+        with_peers(&mut n, &["a"]);
+        feed(
+            &mut n,
+            t(0),
+            Message::Suspect(suspect("me", u32::MAX - 1, "a")),
+        );
+        assert_eq!(n.incarnation(), u32::MAX, "refuted at u32::MAX - 1 + 1");
+        feed(&mut n, t(1), Message::Suspect(suspect("me", u32::MAX, "a")));
+        assert_eq!(n.incarnation(), u32::MAX, "saturated, not wrapped to 0");
+        assert!(n.set_meta(t(2), Bytes::new()).is_ok());
+        assert_eq!(n.incarnation(), u32::MAX);
+    }
+
+    #[test]
+    fn a_dead_name_is_reclaimed_only_after_the_reclaim_time() {
+        let mut n = node_with(|c| c.dead_node_reclaim_time = Some(Duration::from_secs(10)));
+        feed(&mut n, t(0), Message::Alive(alive("a", 5, 2)));
+        feed(&mut n, t(0), Message::Dead(dead("a", 5, "b")));
+        events(&mut n);
+        // Another address, a lower incarnation, too early: a conflict, ignored.
+        feed(&mut n, t(5_000), Message::Alive(alive("a", 1, 9)));
+        assert!(matches!(&events(&mut n)[..], [Event::Conflict { .. }]));
+        assert_eq!(n.member("a").unwrap().addr(), peer_addr(2));
+        // After the reclaim time: the new address takes the name, whatever its incarnation.
+        feed(&mut n, t(10_001), Message::Alive(alive("a", 1, 9)));
+        let m = n.member("a").unwrap();
+        assert_eq!(
+            (m.addr(), m.state, m.incarnation),
+            (peer_addr(9), State::Alive, 1)
+        );
+    }
+
+    #[test]
+    fn an_alive_without_versions_keeps_the_stored_ones() {
+        let mut n = node();
+        feed(&mut n, t(0), Message::Alive(alive("a", 1, 2)));
+        let mut bare = alive("a", 2, 2);
+        bare.vsn = None;
+        feed(&mut n, t(1), Message::Alive(bare));
+        let m = n.member("a").unwrap();
+        assert_eq!(m.incarnation, 2);
+        assert_eq!(m.vsn.to_bytes(), VSN);
+    }
+
+    #[test]
+    fn malformed_version_ranges_are_ignored() {
+        let mut n = node();
+        let mut bad = alive("a", 1, 2);
+        bad.vsn = Some(Bytes::from_static(&[3, 2, 2, 0, 0, 0]));
+        feed(&mut n, t(0), Message::Alive(bad));
+        assert!(n.member("a").is_none());
+    }
+
+    fn entry(name: &str, inc: u32, state: WireState, ip: u8, vsn: [u8; 6]) -> PushNodeState {
+        PushNodeState {
+            name: name.into(),
+            addr: peer_addr(ip).ip(),
+            port: 7946,
+            meta: None,
+            incarnation: inc,
+            state,
+            vsn: Some(Bytes::copy_from_slice(&vsn)),
+        }
+    }
+
+    #[test]
+    fn a_push_pull_outside_the_version_range_is_refused_whole() {
+        let mut n = node();
+        let pp = PushPull {
+            join: false,
+            nodes: vec![
+                entry("a", 1, WireState::Alive, 2, VSN),
+                entry("b", 1, WireState::Alive, 3, [1, 5, 9, 0, 0, 0]),
+            ],
+            user_state: Bytes::new(),
+        };
+        let err = n.merge_remote(t(0), &pp, None, &mut NoHooks).unwrap_err();
+        assert_eq!(
+            err,
+            MergeError::Incompatible(VersionMismatch {
+                node: "b".into(),
+                kind: ProtocolKind::Memberlist,
+                version: 9,
+                min: 1,
+                max: 5,
+            })
+        );
+        assert!(n.member("a").is_none(), "nothing applied");
+        assert_eq!(n.stats().merges_incompatible, 1);
+    }
+
+    #[test]
+    fn left_and_dead_entries_in_a_push_pull() {
+        let mut n = node_with(|c| c.advertise = SocketAddr::from(([10, 0, 0, 1], 8000)));
+        with_peers(&mut n, &["x", "y"]);
+        let pp = PushPull {
+            join: false,
+            nodes: vec![
+                entry("x", 1, WireState::Left, 2, VSN),
+                entry("y", 1, WireState::Dead, 3, VSN),
+                // Port 0 means our own port.
+                PushNodeState {
+                    port: 0,
+                    ..entry("z", 1, WireState::Alive, 4, VSN)
+                },
+            ],
+            user_state: Bytes::from_static(b"state"),
+        };
+        n.merge_remote(t(0), &pp, Some(3), &mut NoHooks).unwrap();
+        // A left entry is a leave; a dead one only a suspicion (memberlist's mergeState).
+        assert_eq!(seen(&n, "x"), Some((State::Left, 1)));
+        assert_eq!(seen(&n, "y"), Some((State::Suspect, 1)));
+        assert_eq!(
+            n.member("z").unwrap().addr(),
+            SocketAddr::from(([10, 0, 0, 4], 8000))
+        );
+        let evs = events(&mut n);
+        assert!(
+            matches!(evs.last(), Some(Event::RemoteState { join: true, join_id: Some(3), state }) if &state[..] == b"state")
+        );
     }
 }

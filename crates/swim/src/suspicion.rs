@@ -38,8 +38,6 @@ pub struct Suspicion {
     deadline: Instant,
     /// The suspect's incarnation when suspicion started.
     pub incarnation: u32,
-    /// Distinguishes this suspicion's timer entries from older ones.
-    pub generation: u64,
 }
 
 impl Suspicion {
@@ -51,7 +49,6 @@ impl Suspicion {
         min: Duration,
         max: Duration,
         incarnation: u32,
-        generation: u64,
     ) -> Self {
         let timeout = if k >= 1 { max } else { min };
         Suspicion {
@@ -62,7 +59,6 @@ impl Suspicion {
             confirmers: vec![from],
             deadline: now + timeout,
             incarnation,
-            generation,
         }
     }
 
@@ -119,7 +115,7 @@ mod tests {
     fn confirmations_shrink_timeout() {
         let min = Duration::from_secs(4);
         let max = Duration::from_secs(24);
-        let mut s = Suspicion::new(Instant::ZERO, "a".into(), 2, min, max, 1, 0);
+        let mut s = Suspicion::new(Instant::ZERO, "a".into(), 2, min, max, 1);
         assert_eq!(s.deadline(), Instant::from_millis(24_000));
         assert!(!s.confirm(&"a".into()), "the first accuser never counts");
         assert!(s.confirm(&"b".into()));
@@ -139,7 +135,6 @@ mod tests {
             Duration::from_secs(4),
             Duration::from_secs(24),
             1,
-            0,
         );
         assert_eq!(s.deadline(), Instant::from_millis(4_000));
     }

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rumor_net::{Pool, PoolConfig, PoolHandle};
-use rumor_swim::{Config, NoDelegate, Node, State};
+use rumor_swim::{Config, Node, State};
 
-pub type SwimPool = PoolHandle<Node<NoDelegate>>;
+pub type SwimPool = PoolHandle<Node>;
 
 /// `Config::local` with a faster probe and a short suspicion, so a crash is declared dead
 /// within a couple of seconds. The probe timeout stays well above loopback latency even on
@@ -57,7 +57,7 @@ pub async fn spawn_node(name: &str, pool: PoolConfig) -> SwimPool {
     let bound = Pool::bind(pool).await.unwrap();
     let config = fast_config(name, bound.local_addr());
     let seed = bound.local_addr().port() as u64;
-    let node = Node::new(config, NoDelegate, Bytes::new(), seed, bound.now()).unwrap();
+    let node = Node::new(config, Bytes::new(), seed, bound.now()).unwrap();
     bound.start(node)
 }
 

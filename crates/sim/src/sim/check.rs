@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Sim {
+impl<C: SimCore> Sim<C> {
     /// Invariant 1 over every table: no observer shows a member at a lower incarnation
     /// than it showed before.
     pub(super) fn scan_incarnations(&mut self) {
@@ -15,7 +15,7 @@ impl Sim {
             if self.nodes[o].status == Status::Crashed {
                 continue;
             }
-            for m in self.nodes[o].node.members() {
+            for m in self.nodes[o].node.swim().members() {
                 let Some(mi) = self.index_of_name(&m.name) else {
                     continue;
                 };
@@ -45,11 +45,12 @@ impl Sim {
             }
             let alive = sn
                 .node
+                .swim()
                 .members()
                 .filter(|m| m.state == State::Alive)
                 .count();
             for &g in &gone {
-                if let Some(m) = sn.node.member(&self.names[g]) {
+                if let Some(m) = sn.node.swim().member(&self.names[g]) {
                     if !m.state.is_gone() {
                         return Some(format!("node {o} sees departed node {g} as {:?}", m.state));
                     }
@@ -59,11 +60,12 @@ impl Sim {
                 let missing = (0..self.nodes.len()).find(|&j| {
                     self.nodes[j].joined
                         && self.nodes[j].status.is_live()
-                        && sn.node.member(&self.names[j]).map(|m| m.state) != Some(State::Alive)
+                        && sn.node.swim().member(&self.names[j]).map(|m| m.state)
+                            != Some(State::Alive)
                 });
                 return Some(match missing {
                     Some(j) => {
-                        let st = sn.node.member(&self.names[j]).map(|m| m.state);
+                        let st = sn.node.swim().member(&self.names[j]).map(|m| m.state);
                         format!(
                             "node {o} sees live node {j} as {st:?} ({alive} of {} alive)",
                             self.live_count

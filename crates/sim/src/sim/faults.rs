@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Sim {
+impl<C: SimCore> Sim<C> {
     /// Crash node `i` now.
     pub fn crash(&mut self, i: usize) {
         self.act(Action::Crash(i));
@@ -40,6 +40,15 @@ impl Sim {
     /// Node `i` changes its meta now.
     pub fn set_meta(&mut self, i: usize, meta: Bytes) {
         self.act(Action::SetMeta { node: i, meta });
+    }
+
+    /// Node `i` sends a user event now.
+    pub fn user_event(&mut self, i: usize, name: &str, payload: Bytes) {
+        self.act(Action::UserEvent {
+            node: i,
+            name: name.to_string(),
+            payload,
+        });
     }
 
     /// Restart crashed node `i` now and join it through `seeds`.
@@ -104,7 +113,7 @@ impl Sim {
                     }
                 };
                 let old = std::mem::replace(&mut self.nodes[node].node, fresh);
-                add_stats(&mut self.carried, &old);
+                add_stats(&mut self.carried, old.swim());
                 drop(old);
                 self.watch.retain(|&(c, _)| c as usize != node);
                 self.close_spreads_about(node as u32);
@@ -171,9 +180,23 @@ impl Sim {
                     tracing::warn!(node, error = %e, "set_meta refused");
                     return;
                 }
-                let inc = self.nodes[node].node.incarnation();
+                let inc = self.nodes[node].node.swim().incarnation();
                 let s = self.open_spread(SpreadKind::Meta(inc), node as u32);
                 self.mark_known(s, node);
+                self.after_input(node);
+            }
+            Action::UserEvent {
+                node,
+                name,
+                payload,
+            } => {
+                if node >= n || self.nodes[node].status != Status::Running {
+                    return;
+                }
+                if let Err(e) = self.nodes[node].node.user_event(now, &name, payload) {
+                    tracing::warn!(node, error = %e, "user event refused");
+                    return;
+                }
                 self.after_input(node);
             }
         }

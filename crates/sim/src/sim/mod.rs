@@ -18,20 +18,18 @@ mod faults;
 mod record;
 mod summary;
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use rumor_swim::{
-    ConfigError, Event, Instant, Member, Node, State, StreamId, StreamStep, Transmit,
-};
+use rumor_serf::Serf;
+use rumor_swim::{Instant, Interner, Node, State, StreamId, StreamStep, Transmit};
 use rumor_wire::Name;
 
 use crate::action::Action;
 use crate::config::SimConfig;
-use crate::delegate::{SharedIntern, SimDelegate};
+use crate::core::{Observed, SharedIntern, SimCore};
 use crate::hash::{splitmix64, Fnv1a64};
 use crate::invariants::{IncarnationTable, Spread, SpreadKind};
 use crate::network::{addr_of, index_of, Network, TCP_DATA_RTO, TCP_SYN_RTO};
@@ -98,8 +96,8 @@ struct Sent {
 }
 
 /// One simulated node and the simulator's facts about it.
-struct SimNode {
-    node: Node<SimDelegate>,
+struct SimNode<C> {
+    node: C,
     status: Status,
     /// The time of the node's pending wakeup, if one is queued.
     wake_at: Option<Instant>,
@@ -127,16 +125,17 @@ struct Crash {
     spread: usize,
 }
 
-/// A deterministic discrete-event simulation of a rumor-swim pool. See the module docs.
-pub struct Sim {
+/// A deterministic discrete-event simulation of a pool of `C` cores (bare SWIM nodes by
+/// default, or [`Serf`] nodes). See the module docs.
+pub struct Sim<C: SimCore = Node> {
     cfg: SimConfig,
     scenario: String,
     now: Instant,
     queue: Queue,
     net: Network,
-    nodes: Vec<SimNode>,
+    nodes: Vec<SimNode<C>>,
     names: Vec<Name>,
-    intern: Rc<RefCell<SharedIntern>>,
+    intern: SharedIntern,
     /// Input waiting for paused nodes, by node.
     inbox: BTreeMap<u32, Vec<Input>>,
     /// Streams awaiting a reply, by (dialer, id).
@@ -148,6 +147,8 @@ pub struct Sim {
     // ---- measurements ----
     hash: Fnv1a64,
     member_events: u64,
+    /// User events delivered: (observer, event clock time, name), in delivery order.
+    user_events: Vec<(u32, u64, String)>,
     crashes: Vec<Crash>,
     /// Crashes whose first suspicion is not yet seen: (node, crash index).
     watch: Vec<(u32, usize)>,
@@ -170,7 +171,7 @@ pub struct Sim {
     window_start: Instant,
 }
 
-impl std::fmt::Debug for Sim {
+impl<C: SimCore> std::fmt::Debug for Sim<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sim")
             .field("nodes", &self.nodes.len())
@@ -193,17 +194,35 @@ fn at_s(t: Instant) -> f64 {
     t.as_duration().as_secs_f64()
 }
 
-impl Sim {
-    /// Create `cfg.nodes` nodes at time zero. None has joined yet: schedule
+impl Sim<Node> {
+    /// Create `cfg.nodes` bare SWIM nodes at time zero. None has joined yet: schedule
     /// [`Action::Join`]s, or call [`Sim::join_staggered`].
-    pub fn new(cfg: SimConfig) -> Result<Sim, ConfigError> {
+    pub fn new(cfg: SimConfig) -> Result<Sim<Node>, String> {
+        Sim::with_cores(cfg)
+    }
+}
+
+impl Sim<Serf> {
+    /// Create `cfg.nodes` Serf nodes (tag `idx` = their index) at time zero. None has
+    /// joined yet.
+    pub fn new_serf(cfg: SimConfig) -> Result<Sim<Serf>, String> {
+        Sim::with_cores(cfg)
+    }
+}
+
+impl<C: SimCore> Sim<C> {
+    /// Create `cfg.nodes` cores of type `C` at time zero. None has joined yet: schedule
+    /// [`Action::Join`]s, or call [`Sim::join_staggered`].
+    pub fn with_cores(cfg: SimConfig) -> Result<Sim<C>, String> {
+        use rumor_swim::Intern;
         let n = cfg.nodes;
-        let intern = Rc::new(RefCell::new(SharedIntern::default()));
+        let mut interner = Interner::default();
         let mut names = Vec::with_capacity(n);
         for i in 0..n {
             let name: Name = Name::from(format!("node-{i}"));
-            names.push(intern.borrow_mut().name(name));
+            names.push(interner.name(name));
         }
+        let intern: SharedIntern = Arc::new(Mutex::new(interner));
         let net = Network::new(cfg.seed, cfg.latency, cfg.loss, cfg.stream_bandwidth);
         let incarnations = if cfg.check_interval.is_some() {
             IncarnationTable::new(n)
@@ -224,6 +243,7 @@ impl Sim {
             loss_ever: cfg.loss > 0.0,
             hash: Fnv1a64::new(),
             member_events: 0,
+            user_events: Vec::new(),
             crashes: Vec::new(),
             watch: Vec::new(),
             spreads: Vec::new(),
@@ -265,20 +285,15 @@ impl Sim {
         Ok(sim)
     }
 
-    fn make_node(&self, i: usize, restarts: u32) -> Result<Node<SimDelegate>, ConfigError> {
-        let config = self.cfg.node_config(self.names[i].clone(), addr_of(i));
-        let meta = if self.cfg.meta_len == 0 {
-            Bytes::new()
-        } else {
-            Bytes::from(vec![(i % 251) as u8; self.cfg.meta_len])
-        };
-        let delegate = SimDelegate::new(Rc::clone(&self.intern));
-        Node::new(
-            config,
-            delegate,
-            meta,
+    fn make_node(&self, i: usize, restarts: u32) -> Result<C, String> {
+        C::build(
+            &self.cfg,
+            i,
+            self.names[i].clone(),
+            addr_of(i),
             node_seed(self.cfg.seed, i, restarts),
             self.now,
+            &self.intern,
         )
     }
 
@@ -309,9 +324,19 @@ impl Sim {
         &self.cfg
     }
 
-    /// Node `i`'s state machine (to read its member table, stats, ...).
-    pub fn node(&self, i: usize) -> &Node<SimDelegate> {
+    /// Node `i`'s SWIM state machine (to read its member table, stats, ...).
+    pub fn node(&self, i: usize) -> &Node {
+        self.nodes[i].node.swim()
+    }
+
+    /// Node `i`'s core (a Serf node's members, clocks, ...).
+    pub fn core(&self, i: usize) -> &C {
         &self.nodes[i].node
+    }
+
+    /// Every user event delivered so far: (observer, event clock time, name), in order.
+    pub fn user_events(&self) -> &[(u32, u64, String)] {
+        &self.user_events
     }
 
     /// Node `i`'s name.

@@ -3,25 +3,56 @@
 
 use super::*;
 
-impl Sim {
-    pub(super) fn on_event(&mut self, observer: usize, e: Event) {
-        match e {
-            Event::Join(m) => self.member_event(observer, 1, &m),
-            Event::Leave(m) => self.member_event(observer, 2, &m),
-            Event::Update(m) => self.member_event(observer, 3, &m),
-            Event::JoinFinished { errors, .. } => self.join_errors += errors.len() as u64,
-            Event::LeaveFinished => self.queue.push(
+/// The facts of a member event the simulator records.
+struct MemberView<'a> {
+    name: &'a Name,
+    state: State,
+    incarnation: u32,
+}
+
+impl<C: SimCore> Sim<C> {
+    pub(super) fn on_event(&mut self, observer: usize, e: C::Event) {
+        match self.nodes[observer].node.observe(&e) {
+            Observed::Member {
+                kind,
+                name,
+                state,
+                incarnation,
+            } => self.member_event(observer, kind, &name, state, incarnation),
+            Observed::JoinFinished { errors } => self.join_errors += errors as u64,
+            Observed::LeaveFinished => self.queue.push(
                 self.now,
                 Ev::Shutdown {
                     node: observer as u32,
                 },
             ),
-            Event::Conflict { .. } | Event::PingRtt { .. } => {}
+            Observed::User { name, ltime } => {
+                let h = &mut self.hash;
+                h.write_u64(self.now.as_duration().as_nanos() as u64);
+                h.write_u32(observer as u32);
+                h.write(&[4]);
+                h.write_u64(ltime);
+                h.write(name.as_bytes());
+                self.user_events.push((observer as u32, ltime, name));
+            }
+            Observed::Other => {}
         }
     }
 
-    pub(super) fn member_event(&mut self, observer: usize, kind: u8, m: &Member) {
-        let Some(mi) = self.index_of_name(&m.name) else {
+    pub(super) fn member_event(
+        &mut self,
+        observer: usize,
+        kind: u8,
+        name: &Name,
+        state: State,
+        incarnation: u32,
+    ) {
+        let m = MemberView {
+            name,
+            state,
+            incarnation,
+        };
+        let Some(mi) = self.index_of_name(m.name) else {
             self.violation(
                 "unknown_member",
                 format!("node {observer} reports unknown member {:?}", m.name),
@@ -126,7 +157,7 @@ impl Sim {
 
     pub(super) fn look_for_suspicion(&mut self, observer: usize) {
         let now = self.now;
-        let node = &self.nodes[observer].node;
+        let node = self.nodes[observer].node.swim();
         let names = &self.names;
         let crashes = &mut self.crashes;
         self.watch.retain(|&(c, ci)| {

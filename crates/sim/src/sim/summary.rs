@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl Sim {
+impl<C: SimCore> Sim<C> {
     /// The report of the run so far.
     pub fn report(&self) -> Report {
         let window = self.now.saturating_duration_since(self.window_start);
@@ -77,7 +77,7 @@ impl Sim {
 
         let mut protocol = self.carried.clone();
         for sn in &self.nodes {
-            add_stats(&mut protocol, &sn.node);
+            add_stats(&mut protocol, sn.node.swim());
         }
         protocol.join_errors = self.join_errors;
 
@@ -120,7 +120,7 @@ impl Sim {
     }
 }
 
-pub(super) fn add_stats(p: &mut ProtocolStats, node: &Node<SimDelegate>) {
+pub(super) fn add_stats(p: &mut ProtocolStats, node: &Node) {
     let s = node.stats();
     p.probes_ok += s.probes_ok;
     p.probes_failed += s.probes_failed;
