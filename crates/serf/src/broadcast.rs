@@ -86,3 +86,56 @@ impl Queues {
         (self.intents.len(), self.events.len(), self.queries.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(out: &[Bytes], what: &[u8]) -> usize {
+        out.iter().filter(|b| &b[..] == what).count()
+    }
+
+    #[test]
+    fn intents_first_then_queries_then_events() {
+        let mut q = Queues::new(4);
+        q.push_event_raw(Bytes::from_static(b"e"));
+        q.push_query_raw(Bytes::from_static(b"q"));
+        q.push_intent_raw(Bytes::from_static(b"i"));
+        let out = q.take(2, 1000, 1);
+        assert_eq!(out, vec![&b"i"[..], &b"q"[..], &b"e"[..]]);
+        // Room for one only: the intent.
+        let out = q.take(2, 3, 1);
+        assert_eq!(out, vec![&b"i"[..]]);
+    }
+
+    #[test]
+    fn retransmits_count_every_member_serf_knows() {
+        // Serf's NumNodes counts failed and left members too: with 10 known (say 1 alive and
+        // 9 failed) a message goes out 4 x ceil(log10(11)) = 8 times, not 4.
+        for (known, sends) in [(1, 4), (9, 4), (10, 8), (100, 12)] {
+            let mut q = Queues::new(4);
+            q.push_event_raw(Bytes::from_static(b"e"));
+            let mut sent = 0;
+            for _ in 0..20 {
+                sent += count(&q.take(2, 1000, known), b"e");
+            }
+            assert_eq!(sent, sends, "{known} members known");
+        }
+    }
+
+    #[test]
+    fn the_watched_intent_reports_when_done() {
+        let mut q = Queues::new(1);
+        let msg = SerfMessage::Leave(rumor_wire::serf::LeaveIntent {
+            ltime: 3,
+            node: "me".into(),
+            prune: false,
+        });
+        q.push_intent_watched(&msg);
+        assert!(!q.watched_done());
+        assert_eq!(q.take(2, 1000, 1).len(), 1);
+        // RetransmitMult 1, one member: one send, then done at the next take.
+        q.take(2, 1000, 1);
+        assert!(q.watched_done());
+    }
+}

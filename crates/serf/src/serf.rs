@@ -649,15 +649,133 @@ impl Core for Serf {
     }
     fn join_result(event: &Event) -> Option<JoinOutcome> {
         match event {
-            Event::JoinFinished { id, joined, errors } => Some(JoinOutcome {
-                id: *id,
-                joined: *joined,
-                errors: errors.clone(),
-            }),
+            Event::JoinFinished { id, joined, errors } => {
+                Some(JoinOutcome::new(*id, *joined, errors))
+            }
             _ => None,
         }
     }
     fn is_leave_finished(event: &Event) -> bool {
         matches!(event, Event::LeaveFinished { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::time::Duration;
+
+    use super::*;
+
+    fn serf() -> Serf {
+        let swim = rumor_swim::Config::lan("me", SocketAddr::from(([10, 0, 0, 1], 7946)));
+        let mut tags = BTreeMap::new();
+        tags.insert("role".to_string(), "web".to_string());
+        Serf::new(SerfConfig::new(swim, tags), 1, Instant::ZERO).unwrap()
+    }
+
+    fn events(s: &mut Serf) -> Vec<Event> {
+        std::iter::from_fn(|| s.poll_event()).collect()
+    }
+
+    #[test]
+    fn starts_with_a_join_of_ourselves_and_an_exact_timeout() {
+        let mut s = serf();
+        assert!(matches!(&events(&mut s)[..], [Event::MemberJoin(m)] if &*m.name == "me"));
+        let swim = s.node.poll_timeout().unwrap();
+        let reap = s.st.timers.get(Fixed::Reap).unwrap();
+        assert_eq!(reap, Instant::ZERO + Duration::from_secs(15));
+        assert_eq!(s.poll_timeout(), Some(swim.min(reap)));
+    }
+
+    #[test]
+    fn leaving_alone_skips_the_waits_and_refuses_later_commands() {
+        let mut s = serf();
+        events(&mut s);
+        s.leave(Instant::ZERO);
+        assert_eq!(s.state(), SerfState::Leaving);
+        assert_eq!(s.leave, LeavePhase::Propagate, "nobody to tell: no waits");
+        let at = s.st.timers.get(Fixed::LeavePropagated).unwrap();
+        assert_eq!(at, Instant::ZERO + Duration::from_secs(1));
+        s.handle_timeout(at);
+        assert_eq!(s.state(), SerfState::Left);
+        let evs = events(&mut s);
+        assert!(
+            evs.contains(&Event::LeaveFinished { error: None }),
+            "{evs:?}"
+        );
+        // After leaving: joins fail at once and typed, tags are refused, leave does nothing.
+        let a = SocketAddr::from(([10, 0, 0, 2], 7946));
+        let id = s.join(at, &[a], true);
+        assert_eq!(
+            events(&mut s),
+            vec![Event::JoinFinished {
+                id,
+                joined: 0,
+                errors: vec![(a, JoinError::Leaving)]
+            }]
+        );
+        assert!(s.poll_transmit().is_none(), "nothing sent");
+        assert_eq!(s.set_tags(at, BTreeMap::new()), Err(SerfError::NotAlive));
+        s.leave(at);
+        assert!(events(&mut s).is_empty());
+    }
+
+    #[test]
+    fn user_events_over_the_limits_are_refused_and_change_nothing() {
+        let mut s = serf();
+        let clock = s.event_clock();
+        let err = s
+            .user_event(Instant::ZERO, "e", Bytes::from(vec![0u8; 600]), false)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            SerfError::UserEventTooLarge {
+                what: "configured",
+                limit: 512,
+                when: "before"
+            }
+        );
+        assert_eq!(s.event_clock(), clock);
+        // Fits before encoding, not after (the encoding adds a few bytes).
+        let err = s
+            .user_event(Instant::ZERO, "e", Bytes::from(vec![0u8; 510]), false)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            SerfError::UserEventTooLarge { when: "after", .. }
+        ));
+        assert_eq!(s.stats().event_queue, 0);
+        s.user_event(Instant::ZERO, "e", Bytes::from_static(b"ok"), false)
+            .unwrap();
+        assert_eq!(s.event_clock(), clock + 1);
+        assert_eq!(s.stats().event_queue, 1);
+    }
+
+    #[test]
+    fn a_relay_message_is_forwarded_as_one_datagram() {
+        use rumor_wire::serf::{Relay, RelayHeader};
+        let mut s = serf();
+        while s.poll_transmit().is_some() {}
+        let dest = SocketAddr::from(([10, 0, 0, 9], 7946));
+        let relay = SerfMessage::Relay(Relay {
+            header: RelayHeader {
+                dest_addr: dest,
+                dest_zone: String::new(),
+                dest_name: "other".into(),
+            },
+            message: Bytes::from_static(b"\x0finner"),
+        });
+        let mut b = vec![rumor_wire::MessageType::User as u8];
+        b.extend_from_slice(&relay.to_shared());
+        s.handle_packet(Instant::ZERO, SocketAddr::from(([10, 0, 0, 2], 7946)), &b);
+        let t = s.poll_transmit().unwrap();
+        match t {
+            Transmit::Packet { to, data } => {
+                assert_eq!(to, dest);
+                assert_eq!(&data[..], b"\x08\x0finner");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -556,3 +556,68 @@ fn same_seed_same_run() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn a_leave_whose_intent_is_not_gossiped_in_time_fails_as_serfs_does() {
+    // The intent must go out within the broadcast timeout; 1 ms is shorter than the first
+    // gossip round (200 ms), so the wait times out.
+    let mut net = cluster(3, |i| {
+        let mut c = default_config(i);
+        c.broadcast_timeout = Duration::from_millis(1);
+        c
+    });
+    net.join_all_to(0);
+    net.run_for(Duration::from_secs(5));
+    let t0 = net.now;
+    net.nodes[2].leave(t0);
+    net.run_for(Duration::from_millis(100));
+    let finished: Vec<_> = net
+        .events
+        .iter()
+        .filter(|(i, _, e)| *i == 2 && matches!(e, Event::LeaveFinished { .. }))
+        .map(|(_, t, e)| (t.saturating_duration_since(t0), e.clone()))
+        .collect();
+    assert_eq!(
+        finished,
+        vec![(
+            Duration::from_millis(1),
+            Event::LeaveFinished {
+                error: Some(rumor_serf::LeaveError::IntentTimeout)
+            }
+        )]
+    );
+    // As Serf: still leaving, and the memberlist leave was never sent.
+    assert_eq!(net.nodes[2].state(), SerfState::Leaving);
+    assert_eq!(
+        net.nodes[2].swim().local().map(|m| m.state),
+        Some(rumor_swim::State::Alive)
+    );
+    // The driver stops it. The peers never got the intent, so they see it fail.
+    net.down.insert(2);
+    net.run_for(Duration::from_secs(40));
+    for i in 0..2 {
+        assert_eq!(net.count(i, |e| named(e, as_failed, "n2")), 1, "node {i}");
+        assert_eq!(net.count(i, |e| named(e, as_leave, "n2")), 0, "node {i}");
+    }
+}
+
+#[test]
+fn a_graceful_leave_is_never_shown_failed_on_the_way() {
+    let mut net = lan(5);
+    net.join_all_to(0);
+    net.run_for(Duration::from_secs(5));
+    let now = net.now;
+    net.nodes[4].leave(now);
+    net.run_for(Duration::from_secs(3));
+    assert_eq!(
+        net.count(4, |e| matches!(e, Event::LeaveFinished { error: None })),
+        1
+    );
+    net.down.insert(4);
+    net.run_for(Duration::from_secs(30));
+    for i in 0..4 {
+        assert_eq!(net.count(i, |e| named(e, as_failed, "n4")), 0, "node {i}");
+        assert_eq!(net.count(i, |e| named(e, as_leave, "n4")), 1, "node {i}");
+        assert_eq!(status(&net, i, 4), Some(MemberStatus::Left));
+    }
+}

@@ -69,13 +69,20 @@ pub struct WithHooks<H> {
     pub hooks: H,
 }
 
+impl JoinOutcome {
+    /// The outcome a core's join event reports.
+    pub fn new(id: JoinId, joined: usize, errors: &[(SocketAddr, JoinError)]) -> Self {
+        JoinOutcome {
+            id,
+            joined,
+            errors: errors.to_vec(),
+        }
+    }
+}
+
 fn swim_join_result(event: &Event) -> Option<JoinOutcome> {
     match event {
-        Event::JoinFinished { id, joined, errors } => Some(JoinOutcome {
-            id: *id,
-            joined: *joined,
-            errors: errors.clone(),
-        }),
+        Event::JoinFinished { id, joined, errors } => Some(JoinOutcome::new(*id, *joined, errors)),
         _ => None,
     }
 }

@@ -64,13 +64,7 @@ impl Node {
             return;
         };
         let seq = self.next_seq();
-        let ping = Ping {
-            seq_no: seq,
-            node: target.name.clone(),
-            source_addr: Some(self.config.advertise.ip()),
-            source_port: Some(self.config.advertise.port()),
-            source_node: Some(self.config.name.clone()),
-        };
+        let ping = self.ping(seq, &target.name);
         let to = target.addr();
         if target.state == State::Alive {
             self.send_with_piggyback(to, &Message::Ping(ping), false, hooks);
@@ -154,13 +148,7 @@ impl Node {
             self.send_with_piggyback(to, &Message::IndirectPing(req), false, hooks);
         }
         if !self.config.disable_tcp_pings && target.vsn.supports_tcp_ping() {
-            let ping = Ping {
-                seq_no: seq,
-                node: target.name.clone(),
-                source_addr: Some(self.config.advertise.ip()),
-                source_port: Some(self.config.advertise.port()),
-                source_node: Some(self.config.name.clone()),
-            };
+            let ping = self.ping(seq, &target.name);
             let deadline = started + self.awareness.scale(self.config.probe_interval);
             self.send_stream(
                 target.addr(),
@@ -281,13 +269,7 @@ impl Node {
         hooks: &mut dyn Hooks,
     ) {
         let seq = self.next_seq();
-        let ping = Ping {
-            seq_no: seq,
-            node: req.node.clone(),
-            source_addr: Some(self.config.advertise.ip()),
-            source_port: Some(self.config.advertise.port()),
-            source_node: Some(self.config.name.clone()),
-        };
+        let ping = self.ping(seq, &req.node);
         let port = if req.port == 0 {
             self.config.advertise.port()
         } else {
@@ -328,6 +310,17 @@ impl Node {
                     }
                 }
             }
+        }
+    }
+
+    /// A ping of `node` with sequence number `seq`, naming us as its source.
+    fn ping(&self, seq: u32, node: &rumor_wire::Name) -> Ping {
+        Ping {
+            seq_no: seq,
+            node: node.clone(),
+            source_addr: Some(self.config.advertise.ip()),
+            source_port: Some(self.config.advertise.port()),
+            source_node: Some(self.config.name.clone()),
         }
     }
 
