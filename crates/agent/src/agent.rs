@@ -1,20 +1,22 @@
 //! The running agent: its LAN pool (a Serf core driven by rumor-net) with the datacenter
-//! guard, the start join with retries, the RPC server, signals and shutdown.
+//! guard, the start join with retries, signals and shutdown. It speaks rumor-serf's types;
+//! the RPC server (`crate::rpc`) is handed to [`run`] and converts them to wire forms.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use rumor_net::{Pool, PoolConfig, PoolHandle};
-use rumor_serf::{Event as SerfEvent, MemberStatus, Serf, SerfConfig};
+use rumor_serf::{Event as SerfEvent, Member, MemberStatus, Serf, SerfConfig};
+use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 
 use crate::config::{AgentConfig, Profile};
 use crate::guard::LanGuard;
 use crate::logging::LogRing;
-use crate::rpc::proto;
 
 /// How long a graceful leave may take before the agent stops anyway.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -28,7 +30,7 @@ pub struct Agent {
     /// Log lines for `monitor`.
     pub logs: LogRing,
     shutdown: watch::Sender<bool>,
-    member_events: broadcast::Sender<proto::StreamRecord>,
+    member_events: broadcast::Sender<SerfEvent>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -45,39 +47,6 @@ fn swim_config(config: &AgentConfig, advertise: SocketAddr) -> rumor_swim::Confi
         Profile::Lan => rumor_swim::Config::lan(name, advertise),
         Profile::Wan => rumor_swim::Config::wan(name, advertise),
         Profile::Local => rumor_swim::Config::local(name, advertise),
-    }
-}
-
-/// A member as the RPC protocol shows it.
-pub fn rpc_member(m: &rumor_serf::Member) -> proto::Member {
-    let addr = match m.addr.ip() {
-        IpAddr::V4(v4) => v4.octets().to_vec(),
-        IpAddr::V6(v6) => v6.octets().to_vec(),
-    };
-    proto::Member {
-        addr,
-        delegate_cur: m.delegate[2],
-        delegate_max: m.delegate[1],
-        delegate_min: m.delegate[0],
-        name: m.name.to_string(),
-        port: m.addr.port(),
-        protocol_cur: m.protocol[2],
-        protocol_max: m.protocol[1],
-        protocol_min: m.protocol[0],
-        status: status_str(m.status).to_string(),
-        tags: m.tags.clone(),
-    }
-}
-
-/// Serf's status names.
-pub fn status_str(s: MemberStatus) -> &'static str {
-    match s {
-        MemberStatus::Alive => "alive",
-        MemberStatus::Leaving => "leaving",
-        MemberStatus::Left => "left",
-        MemberStatus::Failed => "failed",
-        #[allow(unreachable_patterns)]
-        _ => "none",
     }
 }
 
@@ -137,33 +106,15 @@ impl Agent {
                     SerfEvent::MemberFailed(m) => ("member-failed", m),
                     SerfEvent::MemberUpdate(m) => ("member-update", m),
                     SerfEvent::MemberReap(m) => ("member-reap", m),
-                    SerfEvent::User {
-                        name,
-                        payload,
-                        ltime,
-                        coalesce,
-                    } => {
+                    SerfEvent::User { name, ltime, .. } => {
                         tracing::info!(event = "user", %name, ltime = %ltime, "user event: {name}");
-                        let _ = self.member_events.send(proto::StreamRecord::User(
-                            proto::UserEventRecord {
-                                coalesce: *coalesce,
-                                event: "user".into(),
-                                ltime: *ltime,
-                                name: name.clone(),
-                                payload: payload.to_vec(),
-                            },
-                        ));
+                        let _ = self.member_events.send(ev);
                         continue;
                     }
                     _ => continue,
                 };
                 tracing::info!(event = kind, member = %m.name, addr = %m.addr, "{kind}: {}", m.name);
-                let _ = self.member_events.send(proto::StreamRecord::Member(
-                    proto::MemberEventRecord {
-                        event: kind.to_string(),
-                        members: vec![rpc_member(m)],
-                    },
-                ));
+                let _ = self.member_events.send(ev);
             }
         });
     }
@@ -178,18 +129,14 @@ impl Agent {
         let _ = self.shutdown.send(true);
     }
 
-    /// Member and user events for RPC `stream`.
-    pub fn member_events(&self) -> broadcast::Receiver<proto::StreamRecord> {
+    /// Member and user events (no join or leave completions), for RPC `stream`.
+    pub fn member_events(&self) -> broadcast::Receiver<SerfEvent> {
         self.member_events.subscribe()
     }
 
-    /// Every member, RPC form.
-    pub fn rpc_members(&self) -> Vec<proto::Member> {
-        self.lan
-            .call(|serf, _| serf.members())
-            .iter()
-            .map(rpc_member)
-            .collect()
+    /// Every member.
+    pub fn members(&self) -> Vec<Member> {
+        self.lan.call(|serf, _| serf.members())
     }
 
     /// Resolve `addrs` (names are looked up again on every call) and join through them.
@@ -276,8 +223,8 @@ impl Agent {
             .map_err(|e| anyhow!("{e}"))
     }
 
-    /// The `stats` map.
-    pub fn rpc_stats(&self) -> proto::Stats {
+    /// The `stats` map: section -> key -> value, as `serf info` shows it.
+    pub fn stats(&self) -> BTreeMap<String, BTreeMap<String, String>> {
         let members = self.lan.call(|serf, _| serf.members());
         let (health, clock, swim) = self.lan.call(|serf, _| {
             (
@@ -287,7 +234,7 @@ impl Agent {
             )
         });
         let count = |s: MemberStatus| members.iter().filter(|m| m.status == s).count().to_string();
-        let mut stats = proto::Stats::new();
+        let mut stats = BTreeMap::new();
         stats.insert(
             "agent".into(),
             BTreeMap::from([("name".into(), self.config.node.clone())]),
@@ -389,13 +336,19 @@ fn rand_seed() -> u64 {
     (t as u64) ^ u64::from(std::process::id()).rotate_left(32)
 }
 
-/// `rumor agent`: run until a signal or an RPC `leave`.
-pub async fn run(config: AgentConfig, logs: LogRing) -> Result<()> {
-    let rpc = tokio::net::TcpListener::bind(config.rpc_addr)
+/// `rumor agent`: run until a signal or an RPC `leave`. `serve_rpc` serves the bound RPC
+/// listener (`crate::rpc::server::serve`); it is passed in so the agent does not depend on
+/// the RPC layer.
+pub async fn run<S, F>(config: AgentConfig, logs: LogRing, serve_rpc: S) -> Result<()>
+where
+    S: FnOnce(TcpListener, Arc<Agent>) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let rpc = TcpListener::bind(config.rpc_addr)
         .await
         .with_context(|| format!("cannot listen for RPC on {}", config.rpc_addr))?;
     let agent = Agent::start(config, logs).await?;
-    let rpc_task = tokio::spawn(crate::rpc::server::serve(rpc, agent.clone()));
+    let rpc_task = tokio::spawn(serve_rpc(rpc, agent.clone()));
     let mut joiner = {
         let agent = agent.clone();
         tokio::spawn(async move { agent.start_join().await })

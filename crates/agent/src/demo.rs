@@ -7,10 +7,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
-use crate::agent::{status_str, Agent};
+use rumor_serf::MemberStatus;
+
+use crate::agent::Agent;
 use crate::cli::{AgentArgs, DemoArgs};
 use crate::config::AgentConfig;
 use crate::logging::LogRing;
+use crate::rpc::convert::status_str;
 
 /// Longest the demo waits for any one step.
 const STEP_LIMIT: Duration = Duration::from_secs(60);
@@ -69,8 +72,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     }
     let all_alive = |agents: &[std::sync::Arc<Agent>], n: usize| {
         agents.iter().all(|a| {
-            let m = a.rpc_members();
-            m.len() == n && m.iter().all(|m| m.status == "alive")
+            let m = a.members();
+            m.len() == n && m.iter().all(|m| m.status == MemberStatus::Alive)
         })
     };
     wait_until("convergence", || all_alive(&agents, n)).await?;
@@ -89,9 +92,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let killed_at = Instant::now();
     victim.lan.shutdown().await;
     let gone = |a: &Agent| {
-        a.rpc_members()
+        a.members()
             .iter()
-            .any(|m| m.name == name && m.status == "failed")
+            .any(|m| *m.name == *name && m.status == MemberStatus::Failed)
     };
     let mut first = None;
     wait_until("detection", || {

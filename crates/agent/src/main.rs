@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use rumor::cli::{Cli, Command};
-use rumor::{agent, commands, config, demo, logging};
+use rumor::{agent, commands, config, demo, logging, rpc};
 
 fn main() {
     let cli = Cli::parse();
@@ -36,7 +36,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = config::AgentConfig::load(&a)?;
             let ring = logging::LogRing::new();
             logging::init(&cfg.log_level, &ring);
-            agent::run(cfg, ring).await
+            agent::run(cfg, ring, rpc::server::serve).await
         }
         Command::Members(a) => commands::members::run(a).await,
         Command::Join(a) => commands::join::run(a).await,
