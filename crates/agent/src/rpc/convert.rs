@@ -134,6 +134,6 @@ mod tests {
         });
         assert!(matches!(&user, Some(StreamRecord::User(u))
             if u.name == "deploy" && u.payload == b"v2" && u.ltime == 7 && u.coalesce && u.event == "user"));
-        assert_eq!(stream_record(&Event::LeaveFinished), None);
+        assert_eq!(stream_record(&Event::LeaveFinished { error: None }), None);
     }
 }
