@@ -2,7 +2,9 @@
 //! dialer side of the core's outbound streams.
 //!
 //! One exchange per connection (memberlist §6): no length prefix, so every read appends to a
-//! buffer and the core is handed *all* bytes so far until it answers `Reply` or `Close`.
+//! buffer, and the core's [`StreamFraming`] (outside the core's lock; memberlist cores look at
+//! each byte once) finds where the message ends; the core is then handed the whole message. A peer that drips
+//! a large push-pull a byte at a time so costs linear work and holds the lock for one decode.
 //! Each exchange runs under one deadline (inbound: the pool's TCP timeout from accept;
 //! outbound: the deadline the core gave) and a byte cap.
 
@@ -10,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rumor_swim::StreamFraming;
 use rumor_swim::{Instant, StreamId, StreamStep};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -139,9 +142,10 @@ async fn respond<C: DriverCore>(
     from: SocketAddr,
 ) -> Result<(), StreamError> {
     let max = shared.config.max_stream_bytes;
+    let mut framing = shared.drive(|core, _| core.stream_framing());
     let mut buf = Vec::new();
     loop {
-        if !read_more(sock, &mut buf, max).await? {
+        if !read_message(sock, &mut buf, max, &mut *framing).await? {
             // A connection closed before sending anything is a clean close (a port probe).
             return if buf.is_empty() {
                 Ok(())
@@ -157,6 +161,24 @@ async fn respond<C: DriverCore>(
                 return Ok(());
             }
             StreamStep::Close => return Ok(()),
+        }
+    }
+}
+
+/// Reads until `framing` says to hand the bytes over: `Ok(true)`. `Ok(false)`: the peer
+/// closed first.
+async fn read_message(
+    sock: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    max: usize,
+    framing: &mut dyn StreamFraming,
+) -> Result<bool, StreamError> {
+    loop {
+        if !read_more(sock, buf, max).await? {
+            return Ok(false);
+        }
+        if framing.advance(buf) {
+            return Ok(true);
         }
     }
 }
@@ -201,9 +223,10 @@ async fn dial<C: DriverCore>(
         return Ok(());
     }
     let max = shared.config.max_stream_bytes;
+    let mut framing = shared.drive(|core, _| core.stream_framing());
     let mut buf = Vec::new();
     loop {
-        if !read_more(&mut sock, &mut buf, max).await? {
+        if !read_message(&mut sock, &mut buf, max, &mut *framing).await? {
             return Err(StreamError::Truncated);
         }
         match shared.drive(|core, now| core.handle_stream_reply(now, id, &buf)) {

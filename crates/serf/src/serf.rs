@@ -658,6 +658,9 @@ impl Core for Serf {
     fn is_leave_finished(event: &Event) -> bool {
         matches!(event, Event::LeaveFinished { .. })
     }
+    fn stream_framing(&self) -> Box<dyn rumor_swim::StreamFraming> {
+        self.node.stream_framing()
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 
 use std::net::SocketAddr;
 
+use rumor_wire::StreamFramer;
+
 use crate::error::JoinError;
 use crate::event::{Event, JoinId, StreamId, StreamStep, Transmit};
 use crate::hooks::{Hooks, NoHooks};
@@ -57,6 +59,39 @@ pub trait Core {
     fn join_result(event: &Self::Event) -> Option<JoinOutcome>;
     /// Whether `event` says a graceful leave is finished (the driver may stop).
     fn is_leave_finished(event: &Self::Event) -> bool;
+
+    /// How a driver finds where a stream message ends before handing it over, one per
+    /// stream. The default hands over after every read (the core answers `NeedMore` until
+    /// it has it all); memberlist cores find the end incrementally ([`StreamFramer`]), so a
+    /// stream costs linear work and one decode however its bytes arrive.
+    fn stream_framing(&self) -> Box<dyn StreamFraming> {
+        Box::new(EveryRead)
+    }
+}
+
+/// Decides, as a stream's bytes arrive, when to hand them to the core. See
+/// [`Core::stream_framing`].
+pub trait StreamFraming: Send {
+    /// `buf` is every byte received so far; true: hand it to the core now.
+    fn advance(&mut self, buf: &[u8]) -> bool;
+}
+
+/// Hands the bytes over after every read.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EveryRead;
+
+impl StreamFraming for EveryRead {
+    fn advance(&mut self, _buf: &[u8]) -> bool {
+        true
+    }
+}
+
+impl StreamFraming for StreamFramer {
+    /// Hand over once the message is whole, or once the bytes cannot be a message (the core
+    /// then answers with its error).
+    fn advance(&mut self, buf: &[u8]) -> bool {
+        !matches!(StreamFramer::advance(self, buf), Ok(None))
+    }
 }
 
 /// A [`Node`] with the hooks it is driven with: how an embedder runs a bare memberlist pool
@@ -151,6 +186,9 @@ macro_rules! swim_core {
         }
         fn is_leave_finished(event: &Event) -> bool {
             matches!(event, Event::LeaveFinished)
+        }
+        fn stream_framing(&self) -> Box<dyn StreamFraming> {
+            self.node_ref().stream_framing()
         }
     };
 }

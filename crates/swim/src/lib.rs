@@ -40,7 +40,7 @@ pub mod time;
 pub mod timer;
 pub mod version;
 
-pub use crate::core::{Core, JoinOutcome, WithHooks};
+pub use crate::core::{Core, EveryRead, JoinOutcome, StreamFraming, WithHooks};
 pub use config::{Config, ConfigError};
 pub use error::{JoinError, MergeError, ProtocolKind, Refusal, VersionMismatch};
 pub use event::{Event, JoinId, StreamId, StreamStep, Transmit};

@@ -431,6 +431,12 @@ impl Node {
         &self.config
     }
 
+    /// A framer for one inbound or reply stream: finds where the message ends, incrementally,
+    /// within this node's stream size limit.
+    pub fn stream_framing(&self) -> Box<dyn crate::core::StreamFraming> {
+        Box::new(rumor_wire::StreamFramer::new(self.config.max_stream_bytes))
+    }
+
     /// Counters.
     pub fn stats(&self) -> Stats {
         self.stats

@@ -548,12 +548,18 @@ pub(crate) fn write_user_stream(w: &mut Writer<'_>, payload: &[u8]) {
 }
 
 pub(crate) fn read_user_stream(r: &mut Reader<'_>) -> Result<Bytes> {
+    let len = read_user_len(r)?;
+    Ok(Bytes::copy_from_slice(r.read_raw(len)?))
+}
+
+/// The `userMsgHeader` alone: how many raw bytes follow.
+pub(crate) fn read_user_len(r: &mut Reader<'_>) -> Result<usize> {
     let mut len = 0;
     read_struct(r, USER_HEADER_DECL, |_, r| {
         len = read_int_bounded(r, "UserMsgLen", MAX_USER_MSG_BYTES)?;
         Ok(())
     })?;
-    Ok(Bytes::copy_from_slice(r.read_raw(len)?))
+    Ok(len)
 }
 
 // ---------------------------------------------------------------------------------------------

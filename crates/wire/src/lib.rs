@@ -31,6 +31,7 @@ pub mod compress;
 pub mod crc;
 pub mod crypto;
 pub mod error;
+pub mod framer;
 pub mod label;
 pub mod limits;
 pub mod message;
@@ -41,6 +42,7 @@ pub mod stream;
 
 pub use crypto::{Key, Keyring};
 pub use error::{DecodeError, KeyError, MsgpackError};
+pub use framer::StreamFramer;
 pub use message::*;
 pub use packet::{decode_packet, decode_packet_lossy, encode_packet, PacketOptions};
 pub use stream::{decode_stream, encode_stream, StreamOptions};

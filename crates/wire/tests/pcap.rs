@@ -290,6 +290,10 @@ fn walk(pcap: &str, keyring: Option<&Keyring>) -> Counts {
                 )
             });
             c.streams += 1;
+            // The incremental framer, fed the capture byte by byte, ends it at the same byte.
+            let mut framer = rumor_wire::StreamFramer::new(usize::MAX);
+            let framed = (1..=buf.len()).find_map(|end| framer.advance(&buf[..end]).unwrap());
+            assert_eq!(framed, Some(n), "{pcap}: framer and decoder disagree");
             *c.by_type.entry(type_name(&m)).or_default() += 1;
             if keyring.is_none() {
                 // the (decompressed) message re-encodes byte for byte
