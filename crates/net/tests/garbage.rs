@@ -274,7 +274,11 @@ async fn dripped_scenario() {
         "{got:?}"
     );
     // All 200 entered the table (as alive, then suspected by probing: only the count).
-    let known = a.call(|n, _| n.members().filter(|m| m.name.starts_with("dripped-")).count());
+    let known = a.call(|n, _| {
+        n.members()
+            .filter(|m| m.name.starts_with("dripped-"))
+            .count()
+    });
     assert_eq!(known, 200);
     // Decoded once: not one dropped or partial decode was counted.
     assert_eq!(a.call(|n, _| n.stats().streams_dropped), 0);

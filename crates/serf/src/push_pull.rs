@@ -106,3 +106,77 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::event::Event;
+    use crate::state::test_support::state;
+
+    fn with_event(name: &str, ltime: u64) -> Vec<u8> {
+        let mut a = state("a");
+        a.handle_user_event(&UserEvent {
+            ltime,
+            name: name.into(),
+            payload: Bytes::from_static(b"p"),
+            cc: false,
+        });
+        SerfMessage::PushPull(a.local_state()).to_bytes()
+    }
+
+    fn users(s: &mut State) -> Vec<(String, u64)> {
+        s.events
+            .drain(..)
+            .filter_map(|e| match e {
+                Event::User { name, ltime, .. } => Some((name, ltime)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_event_ring_is_replayed_once() {
+        let pp = with_event("deploy", 4);
+        let mut b = state("b");
+        b.merge_remote_state(Instant::ZERO, &pp, false);
+        assert_eq!(users(&mut b), [("deploy".to_string(), 4)]);
+        b.merge_remote_state(Instant::ZERO, &pp, false);
+        assert!(
+            users(&mut b).is_empty(),
+            "a second merge delivers nothing again"
+        );
+        assert_eq!(b.event_clock.time(), 5, "witnessed");
+    }
+
+    #[test]
+    fn a_join_without_replay_skips_the_events_the_peer_had() {
+        let pp = with_event("old", 4);
+        let mut b = state("b");
+        b.merge_remote_state(Instant::ZERO, &pp, true);
+        assert!(users(&mut b).is_empty());
+        // The floor is the peer's event clock: its next event is delivered.
+        assert_eq!(b.event_ring.min_time, 5);
+        assert!(b.handle_user_event(&UserEvent {
+            ltime: 5,
+            name: "new".into(),
+            payload: Bytes::new(),
+            cc: false,
+        }));
+    }
+
+    #[test]
+    fn our_local_state_lists_left_members_and_status_times() {
+        let mut a = state("a");
+        crate::state::test_support::add(&mut a, "l", MemberStatus::Left, 7);
+        crate::state::test_support::add(&mut a, "f", MemberStatus::Failed, 3);
+        let pp = a.local_state();
+        assert_eq!(pp.left_members, vec![Name::from("l")]);
+        assert_eq!(pp.status_ltimes.get("f"), Some(&3));
+        assert_eq!(pp.status_ltimes.get("l"), Some(&7));
+        assert_eq!(pp.events.len(), rumor_wire::serf::EVENT_BUFFER_SIZE);
+        assert_eq!((pp.ltime, pp.event_ltime, pp.query_ltime), (1, 1, 1));
+    }
+}
