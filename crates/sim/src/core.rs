@@ -53,18 +53,29 @@ pub enum Observed {
     Other,
 }
 
+/// What a simulated node is made from.
+#[derive(Debug, Clone)]
+pub struct Spec<'a> {
+    /// The run's configuration.
+    pub cfg: &'a SimConfig,
+    /// The node's index.
+    pub i: usize,
+    /// Its name.
+    pub name: Name,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Its RNG seed.
+    pub seed: u64,
+    /// When it starts.
+    pub now: Instant,
+    /// The run's shared interner.
+    pub intern: &'a SharedIntern,
+}
+
 /// A core the simulator can run. See the module docs.
 pub trait SimCore: Core + Sized {
-    /// Node `i` of the run at `addr`, named `name`, started at `now`.
-    fn build(
-        cfg: &SimConfig,
-        i: usize,
-        name: Name,
-        addr: SocketAddr,
-        seed: u64,
-        now: Instant,
-        intern: &SharedIntern,
-    ) -> Result<Self, String>;
+    /// Node `spec.i` of the run.
+    fn build(spec: Spec<'_>) -> Result<Self, String>;
 
     /// The SWIM node underneath (its member table, stats, incarnation).
     fn swim(&self) -> &Node;
@@ -92,15 +103,16 @@ fn member_change(kind: u8, m: &Member) -> Observed {
 }
 
 impl SimCore for Node {
-    fn build(
-        cfg: &SimConfig,
-        i: usize,
-        name: Name,
-        addr: SocketAddr,
-        seed: u64,
-        now: Instant,
-        intern: &SharedIntern,
-    ) -> Result<Self, String> {
+    fn build(spec: Spec<'_>) -> Result<Self, String> {
+        let Spec {
+            cfg,
+            i,
+            name,
+            addr,
+            seed,
+            now,
+            intern,
+        } = spec;
         let config = cfg.node_config(name, addr);
         let meta = if cfg.meta_len == 0 {
             Bytes::new()
@@ -144,15 +156,16 @@ impl SimCore for Node {
 }
 
 impl SimCore for Serf {
-    fn build(
-        cfg: &SimConfig,
-        i: usize,
-        name: Name,
-        addr: SocketAddr,
-        seed: u64,
-        now: Instant,
-        intern: &SharedIntern,
-    ) -> Result<Self, String> {
+    fn build(spec: Spec<'_>) -> Result<Self, String> {
+        let Spec {
+            cfg,
+            i,
+            name,
+            addr,
+            seed,
+            now,
+            intern,
+        } = spec;
         let swim = cfg.node_config(name, addr);
         let mut tags = BTreeMap::new();
         tags.insert("idx".to_string(), i.to_string());

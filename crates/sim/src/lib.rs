@@ -41,7 +41,7 @@ pub mod report;
 pub mod scenario;
 mod sim;
 
-pub use crate::core::{Observed, SharedIntern, SimCore};
+pub use crate::core::{Observed, SharedIntern, SimCore, Spec};
 pub use action::Action;
 pub use config::{LatencyModel, Profile, SimConfig};
 pub use report::Report;

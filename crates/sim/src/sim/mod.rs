@@ -29,7 +29,7 @@ use rumor_wire::Name;
 
 use crate::action::Action;
 use crate::config::SimConfig;
-use crate::core::{Observed, SharedIntern, SimCore};
+use crate::core::{Observed, SharedIntern, SimCore, Spec};
 use crate::hash::{splitmix64, Fnv1a64};
 use crate::invariants::{IncarnationTable, Spread, SpreadKind};
 use crate::network::{addr_of, index_of, Network, TCP_DATA_RTO, TCP_SYN_RTO};
@@ -286,15 +286,15 @@ impl<C: SimCore> Sim<C> {
     }
 
     fn make_node(&self, i: usize, restarts: u32) -> Result<C, String> {
-        C::build(
-            &self.cfg,
+        C::build(Spec {
+            cfg: &self.cfg,
             i,
-            self.names[i].clone(),
-            addr_of(i),
-            node_seed(self.cfg.seed, i, restarts),
-            self.now,
-            &self.intern,
-        )
+            name: self.names[i].clone(),
+            addr: addr_of(i),
+            seed: node_seed(self.cfg.seed, i, restarts),
+            now: self.now,
+            intern: &self.intern,
+        })
     }
 
     /// Name this run in its report.
