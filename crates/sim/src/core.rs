@@ -104,23 +104,15 @@ fn member_change(kind: u8, m: &Member) -> Observed {
 
 impl SimCore for Node {
     fn build(spec: Spec<'_>) -> Result<Self, String> {
-        let Spec {
-            cfg,
-            i,
-            name,
-            addr,
-            seed,
-            now,
-            intern,
-        } = spec;
-        let config = cfg.node_config(name, addr);
+        let (cfg, i) = (spec.cfg, spec.i);
+        let config = cfg.node_config(spec.name, spec.addr);
         let meta = if cfg.meta_len == 0 {
             Bytes::new()
         } else {
             Bytes::from(vec![(i % 251) as u8; cfg.meta_len])
         };
-        let mut node = Node::new(config, meta, seed, now).map_err(|e| e.to_string())?;
-        node.set_interner(Box::new(Arc::clone(intern)));
+        let mut node = Node::new(config, meta, spec.seed, spec.now).map_err(|e| e.to_string())?;
+        node.set_interner(Box::new(Arc::clone(spec.intern)));
         Ok(node)
     }
 
@@ -157,21 +149,13 @@ impl SimCore for Node {
 
 impl SimCore for Serf {
     fn build(spec: Spec<'_>) -> Result<Self, String> {
-        let Spec {
-            cfg,
-            i,
-            name,
-            addr,
-            seed,
-            now,
-            intern,
-        } = spec;
-        let swim = cfg.node_config(name, addr);
+        let (cfg, i) = (spec.cfg, spec.i);
+        let swim = cfg.node_config(spec.name, spec.addr);
         let mut tags = BTreeMap::new();
         tags.insert("idx".to_string(), i.to_string());
-        let mut serf =
-            Serf::new(SerfConfig::new(swim, tags), seed, now).map_err(|e| e.to_string())?;
-        serf.set_interner(Box::new(Arc::clone(intern)));
+        let mut serf = Serf::new(SerfConfig::new(swim, tags), spec.seed, spec.now)
+            .map_err(|e| e.to_string())?;
+        serf.set_interner(Box::new(Arc::clone(spec.intern)));
         Ok(serf)
     }
 

@@ -169,9 +169,9 @@ impl StreamFramer {
             Then::End => Stage::Done(self.pos),
             Then::PushPullHeader(start) => {
                 let h = read_push_pull_header(&mut Reader::new(&buf[start..self.pos]))?;
-                self.nodes_then(h.nodes, h.user_state_len)
+                self.nodes_then(h.nodes, h.user_state_len)?
             }
-            Then::Nodes { left, user } => self.nodes_then(left, user),
+            Then::Nodes { left, user } => self.nodes_then(left, user)?,
             Then::UserHeader(start) => {
                 let len = read_user_len(&mut Reader::new(&buf[start..self.pos]))?;
                 self.raw_then(len)?
@@ -180,17 +180,14 @@ impl StreamFramer {
         Ok(stage)
     }
 
-    fn nodes_then(&mut self, left: usize, user: usize) -> Stage {
+    fn nodes_then(&mut self, left: usize, user: usize) -> Result<Stage, DecodeError> {
         if left == 0 {
-            return match self.raw_then(user) {
-                Ok(s) => s,
-                Err(_) => Stage::RawUntil(usize::MAX),
-            };
+            return self.raw_then(user);
         }
-        self.value(Then::Nodes {
+        Ok(self.value(Then::Nodes {
             left: left - 1,
             user,
-        })
+        }))
     }
 
     fn raw_then(&mut self, len: usize) -> Result<Stage, DecodeError> {
