@@ -185,7 +185,8 @@ fn decode_frame(
         let mut aad = Vec::with_capacity(ENCRYPT_FRAME_HEADER_LEN + label.len());
         aad.extend_from_slice(header);
         aad.extend_from_slice(label);
-        let plain = decrypt(ring, payload, &aad)?;
+        // The frame is whole here: a payload too short to decrypt can never become whole.
+        let plain = decrypt(ring, payload, &aad).map_err(inner_truncated)?;
         let msg = decode_complete(&plain, true).map_err(inner_truncated)?;
         return Ok((msg, pos + ENCRYPT_FRAME_HEADER_LEN + len));
     }
@@ -253,6 +254,23 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((got, n), (m, out.len()));
+    }
+
+    #[test]
+    fn a_whole_encrypted_frame_too_short_to_decrypt_is_an_error_not_need_more() {
+        let ring = Keyring::new(Key::new(&[1u8; 32]).unwrap());
+        let opts = StreamOptions {
+            keyring: Some(&ring),
+            ..StreamOptions::default()
+        };
+        // Declares 3 payload bytes, all present: nothing more can make it decrypt.
+        let frame = [10, 0, 0, 0, 3, 1, 2, 3];
+        assert_eq!(
+            decode_stream(&frame, &opts, false),
+            Err(DecodeError::InnerTruncated)
+        );
+        // While the declared payload is still arriving, it needs more.
+        assert_eq!(decode_stream(&frame[..6], &opts, false), Ok(None));
     }
 
     #[test]
