@@ -35,6 +35,11 @@ pub(crate) fn k_random_members<'a>(
     out
 }
 
+/// Serf's relay candidates: alive members speaking memberlist protocol 5 or later, not us.
+pub(crate) fn not_a_relay(m: &Member, me: &str) -> bool {
+    m.status != MemberStatus::Alive || m.protocol[1] < 5 || *m.name == *me
+}
+
 /// The relay message for an encoded answer: `[9][relayHeader][answer]`.
 pub(crate) fn relay_message(dest: SocketAddr, dest_name: &str, answer: Bytes) -> Bytes {
     SerfMessage::Relay(Relay {
@@ -72,7 +77,7 @@ impl Serf {
         let targets: Vec<SocketAddr> = k_random_members(
             k,
             &members,
-            |m| m.status != MemberStatus::Alive || m.protocol[1] < 5 || m.name == me,
+            |m| not_a_relay(m, &me),
             |n| (node.random_u64() % n as u64) as usize,
         )
         .into_iter()
