@@ -117,15 +117,14 @@ mod tests {
             member("me", MemberStatus::Alive, 5),
         ];
         let refs: Vec<&Member> = ms.iter().collect();
-        let skip =
-            |m: &Member| m.status != MemberStatus::Alive || m.protocol[1] < 5 || &*m.name == "me";
+        let skip = |m: &Member| not_a_relay(m, "me");
         // A scripted "random" sequence: a twice, then b, c, me (all skipped), then d.
         let mut seq = [0usize, 0, 1, 2, 4, 3].into_iter();
         let got = k_random_members(2, &refs, skip, |_| seq.next().unwrap_or(0));
         let names: Vec<&str> = got.iter().map(|m| &*m.name).collect();
         assert_eq!(names, ["a", "d"]);
 
-        // Only one eligible member: after exactly 3n = 15 draws it gives up with one.
+        // Of a, b, c only a is eligible: after exactly 3n = 9 draws it gives up with one.
         let mut draws = 0;
         let got = k_random_members(3, &refs[..3], skip, |n| {
             draws += 1;
