@@ -12,9 +12,11 @@
 //! - **user events** (dedupe by the 512-slot ring, rebroadcast, delivery), and enough of
 //!   queries to gossip them on (dedupe, rebroadcast) and relay answers.
 //!
+//! - **Vivaldi coordinates** carried in acks, with a cache per member ([`Coordinate`]);
+//! - **reconnect** attempts to failed members (a memberlist push-pull) and queue-depth checks.
+//!
 //! Not yet here (later work, with room left for it): answering queries and internal
-//! `_serf_*` queries, Vivaldi coordinates in acks, reconnect attempts to failed members,
-//! snapshots, name-conflict resolution.
+//! `_serf_*` queries, snapshots, name-conflict resolution.
 //!
 //! Like the core, it reads no clock and no global randomness: `now` is passed in and every
 //! map that affects output is ordered.
@@ -22,6 +24,7 @@
 mod broadcast;
 mod clock;
 mod config;
+mod coordinate;
 mod error;
 mod event;
 mod guard;
@@ -31,6 +34,7 @@ mod member;
 mod message;
 mod push_pull;
 mod query;
+mod reconnect;
 mod serf;
 mod state;
 mod timer;
@@ -38,6 +42,10 @@ mod user_event;
 
 pub use clock::LamportClock;
 pub use config::SerfConfig;
+pub use coordinate::{
+    Client as CoordinateClient, CoordinateRejected, Coordinates, PingOutcome, UpdateError,
+    VivaldiConfig,
+};
 pub use error::{LeaveError, SerfError};
 pub use event::Event;
 pub use guard::MemberGuard;
@@ -45,7 +53,7 @@ pub use member::{Member, MemberStatus};
 pub use rumor_swim::{
     Core, Instant, JoinError, JoinId, JoinOutcome, Refusal, StreamId, StreamStep, Transmit, Verdict,
 };
-pub use rumor_wire::serf::LamportTime;
+pub use rumor_wire::serf::{Coordinate, LamportTime};
 pub use serf::{Serf, SerfState, SerfStats};
 
 /// Lowest Serf (delegate) protocol version understood, as Serf 0.9.4 (`ProtocolVersionMin`).
