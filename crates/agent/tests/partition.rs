@@ -1,7 +1,7 @@
 //! A real partition between real rumor agents heals by itself.
 //!
-//! Four rumor agents on 127.0.85.1–4 form a cluster; an nft table drops every packet between
-//! {.1, .2} and {.3, .4} for 40 s, longer than suspicion plus gossip-to-the-dead, so each side
+//! Four rumor agents on 127.0.85.1–4 form a cluster; an nft table drops every datagram between
+//! {.1, .2} and {.3, .4} (and every gossip stream, see [`NftTable::partition`]) for 40 s, longer than suspicion plus gossip-to-the-dead, so each side
 //! marks the other failed and stops talking to it. A user event is sent on each side during
 //! the partition. After the table is deleted, only Serf's reconnect (a push-pull to a failed
 //! member every `--reconnect-interval`, 3 s here) can bring the sides back: every agent must
@@ -32,14 +32,21 @@ fn nft(args: &[&str]) -> std::process::Output {
 }
 
 impl NftTable {
-    /// Drops every packet between the two address sets, both ways.
-    fn partition(a: &[&str], b: &[&str]) -> NftTable {
+    /// Drops every datagram between the two address sets, both ways, and every gossip
+    /// stream (TCP to the gossip `ports`). Streams to a loopback address leave from
+    /// 127.0.0.1 (the kernel picks that source), so they cannot be told apart by sender:
+    /// streams are cut within each side too, which a side of two members survives (its
+    /// probes are datagrams).
+    fn partition(a: &[&str], b: &[&str], ports: &[u16]) -> NftTable {
         let name = format!("rumor_test_{}", std::process::id());
         let t = NftTable { name };
         let (sa, sb) = (a.join(", "), b.join(", "));
+        let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+        let ports = ports.join(", ");
         let script = format!(
             "table inet {n} {{\n  chain input {{\n    type filter hook input priority -10; policy accept;\n    \
-             ip saddr {{ {sa} }} ip daddr {{ {sb} }} drop\n    ip saddr {{ {sb} }} ip daddr {{ {sa} }} drop\n  }}\n}}\n",
+             ip saddr {{ {sa} }} ip daddr {{ {sb} }} drop\n    ip saddr {{ {sb} }} ip daddr {{ {sa} }} drop\n    \
+             tcp dport {{ {ports} }} drop\n  }}\n}}\n",
             n = t.name
         );
         let mut cmd = Command::new("nft");
@@ -81,7 +88,9 @@ impl Drop for NftTable {
 }
 
 fn can_run() -> Result<(), String> {
-    let uid = run(Command::new("id").arg("-u"), Duration::from_secs(5));
+    let mut id = Command::new("id");
+    id.arg("-u");
+    let uid = run(id, Duration::from_secs(5));
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
         return Err("not root".into());
     }
@@ -136,7 +145,7 @@ fn a_partition_longer_than_gossip_to_the_dead_heals_by_reconnect() {
     let all_alive = || (0..4).all(|i| (0..4).all(|j| sees(i, j, "alive")));
     eventually("all four alive everywhere", Duration::from_secs(20), all_alive);
 
-    let table = NftTable::partition(&[&ips[0], &ips[1]], &[&ips[2], &ips[3]]);
+    let table = NftTable::partition(&[&ips[0], &ips[1]], &[&ips[2], &ips[3]], &ports);
     let cut = Instant::now();
     // Each side marks the other failed (suspicion is a few seconds with four members).
     for i in 0..4 {
