@@ -8,7 +8,12 @@
 //! see all four alive within bounds, and log each event exactly once.
 //!
 //! Needs root and `nft`; otherwise it prints why and passes without running.
-#![allow(clippy::unwrap_used, clippy::print_stderr, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    clippy::needless_range_loop,
+    missing_docs
+)]
 
 mod support;
 
@@ -143,7 +148,11 @@ fn a_partition_longer_than_gossip_to_the_dead_heals_by_reconnect() {
         status_of(&rumor_members(&rpcs[i]), NAMES[j]).as_deref() == Some(status)
     };
     let all_alive = || (0..4).all(|i| (0..4).all(|j| sees(i, j, "alive")));
-    eventually("all four alive everywhere", Duration::from_secs(20), all_alive);
+    eventually(
+        "all four alive everywhere",
+        Duration::from_secs(20),
+        all_alive,
+    );
 
     let table = NftTable::partition(&[&ips[0], &ips[1]], &[&ips[2], &ips[3]], &ports);
     let cut = Instant::now();

@@ -169,7 +169,10 @@ impl Serf {
             min: min_queue_depth,
         };
         if !disable_coordinates {
-            st.coords = Some(Coordinates::new(swim.name.clone(), VivaldiConfig::default()));
+            st.coords = Some(Coordinates::new(
+                swim.name.clone(),
+                VivaldiConfig::default(),
+            ));
         }
         let node = Node::new(swim, meta, seed, now)?;
         let mut serf = Serf {
@@ -382,8 +385,7 @@ impl Serf {
             return;
         }
         let node = &mut self.node;
-        let Some((_, addr)) = crate::reconnect::choose(&self.st, &mut || node.random_u64())
-        else {
+        let Some((_, addr)) = crate::reconnect::choose(&self.st, &mut || node.random_u64()) else {
             return;
         };
         let mut hooks = SerfHooks {

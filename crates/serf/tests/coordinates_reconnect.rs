@@ -104,7 +104,11 @@ fn halves_that_marked_each_other_failed_reconnect_and_the_user_sees_no_join() {
     // Long enough for each side to declare the other dead and stop gossiping to it.
     net.run_for(Duration::from_secs(70));
     for (i, j) in [(0, 2), (1, 3), (2, 0), (3, 1)] {
-        assert_eq!(status(&net, i, j), Some(MemberStatus::Failed), "{i} sees {j}");
+        assert_eq!(
+            status(&net, i, j),
+            Some(MemberStatus::Failed),
+            "{i} sees {j}"
+        );
     }
     net.cut.clear();
     let healed = net.now;

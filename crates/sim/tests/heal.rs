@@ -8,7 +8,7 @@
 //! of 30 s): partition at 40 s, an event on each side at 80 s, heal at 115 s; the first
 //! reconnect tick after the heal is at 120 s.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use std::time::Duration;
 
