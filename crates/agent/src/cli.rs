@@ -184,4 +184,7 @@ pub struct AgentArgs {
     /// Give up joining after this many seconds (default 60).
     #[arg(long)]
     pub join_timeout: Option<u64>,
+    /// Seconds between attempts to reach failed members again (default 30, as Serf).
+    #[arg(long)]
+    pub reconnect_interval: Option<u64>,
 }

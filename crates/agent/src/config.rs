@@ -60,6 +60,8 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     /// Seconds to keep retrying the start join.
     pub join_timeout: Option<u64>,
+    /// Seconds between reconnect attempts to failed members.
+    pub reconnect_interval: Option<u64>,
 }
 
 /// The agent's settled configuration.
@@ -85,6 +87,8 @@ pub struct AgentConfig {
     pub log_level: String,
     /// How long to keep retrying the start join.
     pub join_timeout: Duration,
+    /// How often to try to reach failed members again (Serf's `reconnect_interval`).
+    pub reconnect_interval: Duration,
 }
 
 /// Parse `IP:PORT` or `[IPv6]:PORT`, naming the option in the error.
@@ -179,6 +183,14 @@ impl AgentConfig {
         join.extend(args.join.iter().cloned());
         let join_timeout =
             Duration::from_secs(args.join_timeout.or(file.join_timeout).unwrap_or(60));
+        let reconnect_interval = args
+            .reconnect_interval
+            .or(file.reconnect_interval)
+            .unwrap_or(30);
+        if reconnect_interval == 0 {
+            bail!("reconnect interval must be at least 1 second");
+        }
+        let reconnect_interval = Duration::from_secs(reconnect_interval);
         Ok(AgentConfig {
             node,
             dc,
@@ -190,6 +202,7 @@ impl AgentConfig {
             profile,
             log_level,
             join_timeout,
+            reconnect_interval,
         })
     }
 
@@ -233,6 +246,16 @@ mod tests {
         assert_eq!(c.tags.get("dc").map(String::as_str), Some("dc1"));
         assert_eq!(c.rpc_addr, "127.0.0.1:7373".parse().unwrap());
         assert_eq!(c.profile, Profile::Lan);
+        assert_eq!(c.reconnect_interval, Duration::from_secs(30));
+        let mut a = args();
+        a.reconnect_interval = Some(5);
+        let c = AgentConfig::load(&a).unwrap();
+        assert_eq!(c.reconnect_interval, Duration::from_secs(5));
+        a.reconnect_interval = Some(0);
+        assert!(AgentConfig::load(&a)
+            .unwrap_err()
+            .to_string()
+            .contains("reconnect interval"));
     }
 
     #[test]
