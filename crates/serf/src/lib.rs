@@ -14,7 +14,6 @@
 //!   collector; handling and delivery ([`Event::Query`]); answers ([`Serf::respond`]); the
 //!   internal `_serf_*` queries (ping, the name-conflict vote, and the key queries over the
 //!   node's keyring, counted with [`KeyTally`]).
-//!
 //! - **Vivaldi coordinates** carried in acks, with a cache per member ([`Coordinate`]);
 //! - **reconnect** attempts to failed members (a memberlist push-pull) and queue-depth checks.
 //!
