@@ -10,9 +10,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use super::cmd::{
-    AuthRequest, EventRequest, ForceLeaveRequest, HandshakeRequest, JoinRequest, JoinResponse,
-    LogRecord, MemberEventRecord, MembersFilteredRequest, MembersResponse, MonitorRequest, Stats,
-    StopRequest, StreamRecord, StreamRequest, TagsRequest, UserEventRecord,
+    AuthRequest, CoordinateRequest, CoordinateResponse, EventRequest, ForceLeaveRequest,
+    HandshakeRequest, JoinRequest, JoinResponse, LogRecord, MemberEventRecord,
+    MembersFilteredRequest, MembersResponse, MonitorRequest, QueryEventRecord, QueryRecord,
+    QueryRequest, RespondRequest, RpcCoordinate, Stats, StopRequest, StreamRecord, StreamRequest,
+    TagsRequest, UserEventRecord,
 };
 
 /// Go writes an empty slice or map as nil: read nil as the empty value.
