@@ -10,8 +10,7 @@ use anyhow::{anyhow, bail, Result};
 
 use crate::cli::ReachabilityArgs;
 use crate::query::PING;
-use crate::rpc::cmd::{RECORD_ACK, RECORD_DONE};
-use crate::rpc::proto::{MembersResponse, QueryRecord, QueryRequest};
+use crate::rpc::proto::{MembersResponse, QueryRecord, QueryRequest, RECORD_ACK, RECORD_DONE};
 
 /// Serf's advice when a non-live member acked.
 pub const TOO_MANY_ACKS: &str =

@@ -6,8 +6,9 @@ use std::net::IpAddr;
 
 use rumor_serf::{Event, MemberStatus};
 
-use super::cmd::{PendingQuery, QueryEventRecord};
-use super::proto::{self, MemberEventRecord, StreamRecord, UserEventRecord};
+use super::proto::{
+    self, MemberEventRecord, PendingQuery, QueryEventRecord, StreamRecord, UserEventRecord,
+};
 
 /// A member as the RPC protocol shows it.
 pub fn rpc_member(m: &rumor_serf::Member) -> proto::Member {

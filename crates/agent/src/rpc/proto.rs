@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 pub use super::cmd::{
     AuthRequest, CoordinateRequest, CoordinateResponse, EventRequest, ForceLeaveRequest,
     HandshakeRequest, JoinRequest, JoinResponse, LogRecord, MemberEventRecord,
-    MembersFilteredRequest, MembersResponse, MonitorRequest, QueryEventRecord, QueryRecord,
+    MembersFilteredRequest, MembersResponse, MonitorRequest, PendingQuery, QueryEventRecord, QueryRecord,
     QueryRequest, RespondRequest, RpcCoordinate, Stats, StopRequest, StreamRecord, StreamRequest,
-    TagsRequest, UserEventRecord,
+    TagsRequest, UserEventRecord, NO_PENDING_QUERY, RECORD_ACK, RECORD_DONE, RECORD_RESPONSE,
 };
 
 /// Go writes an empty slice or map as nil: read nil as the empty value.

@@ -32,7 +32,8 @@ pub use members::MembersResponse;
 pub use members_filtered::MembersFilteredRequest;
 pub use monitor::{LogRecord, MonitorRequest};
 pub use query::{QueryRecord, QueryRequest, RECORD_ACK, RECORD_DONE, RECORD_RESPONSE};
-pub use respond::{PendingQueries, PendingQuery, RespondRequest, SharedPending, NO_PENDING_QUERY};
+pub(crate) use respond::SharedPending;
+pub use respond::{PendingQuery, RespondRequest, NO_PENDING_QUERY};
 pub use stats::Stats;
 pub use stop::StopRequest;
 pub use stream::{

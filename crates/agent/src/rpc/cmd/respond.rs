@@ -44,18 +44,18 @@ pub struct PendingQuery {
 
 /// One connection's pending queries, by the IDs its streams handed out.
 #[derive(Debug, Default)]
-pub struct PendingQueries {
+pub(crate) struct PendingQueries {
     last_id: u64,
     pending: BTreeMap<u64, PendingQuery>,
 }
 
 /// A connection's pending queries, shared by its streams and its `respond` commands.
-pub type SharedPending = Arc<Mutex<PendingQueries>>;
+pub(crate) type SharedPending = Arc<Mutex<PendingQueries>>;
 
 impl PendingQueries {
     /// Hand out the next ID for `q`; the query is kept only if its deadline is still ahead
     /// (Serf's RegisterQuery).
-    pub fn register(&mut self, q: PendingQuery, now: Instant) -> u64 {
+    pub(crate) fn register(&mut self, q: PendingQuery, now: Instant) -> u64 {
         self.last_id += 1;
         self.pending.retain(|_, p| p.deadline > now);
         if q.deadline > now {
@@ -65,18 +65,20 @@ impl PendingQueries {
     }
 
     /// The query behind `id`, unless it is unknown or its deadline passed.
-    pub fn get(&mut self, id: u64, now: Instant) -> Option<PendingQuery> {
+    pub(crate) fn get(&mut self, id: u64, now: Instant) -> Option<PendingQuery> {
         self.pending.retain(|_, p| p.deadline > now);
         self.pending.get(&id).copied()
     }
 
     /// Queries still pending.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.pending.len()
     }
 
     /// Whether none is pending.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }
 }
