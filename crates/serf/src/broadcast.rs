@@ -1,11 +1,55 @@
 //! Serf's three broadcast queues (intents, queries, user events), drained in that order into
 //! the room SWIM leaves in each packet. Each is memberlist's transmit-limited queue; Serf's
 //! messages never supersede one another.
+//!
+//! Every `queue_check_interval` (30 s) each queue's depth is checked as Serf's
+//! `checkQueueDepth` does: a warning at `queue_depth_warning` (128) and, above the limit
+//! ([`DepthLimits::max_for`]), the oldest messages are dropped.
 
 use bytes::Bytes;
 use rumor_swim::broadcast::{BroadcastId, BroadcastQueue};
 use rumor_swim::suspicion::retransmit_limit;
 use rumor_wire::serf::SerfMessage;
+
+/// The queue-depth settings of [`crate::SerfConfig`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DepthLimits {
+    /// Warn at this depth. 128.
+    pub(crate) warning: usize,
+    /// Keep at most this many (when `min` is 0). 4096.
+    pub(crate) max: usize,
+    /// When above 0, keep at most `max(2 × members, min)`. 0.
+    pub(crate) min: usize,
+}
+
+impl Default for DepthLimits {
+    fn default() -> Self {
+        DepthLimits {
+            warning: 128,
+            max: 4096,
+            min: 0,
+        }
+    }
+}
+
+impl DepthLimits {
+    /// The depth limit with `members` known (Serf's `getQueueMax`).
+    pub(crate) fn max_for(&self, members: usize) -> usize {
+        if self.min > 0 {
+            (2 * members).max(self.min)
+        } else {
+            self.max
+        }
+    }
+}
+
+/// What one queue check found: per queue (intents, events, queries) its depth before the
+/// check and how many messages were dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct DepthCheck {
+    pub(crate) depth: [usize; 3],
+    pub(crate) dropped: [usize; 3],
+}
 
 /// The queues.
 #[derive(Debug, Default)]
@@ -17,6 +61,8 @@ pub(crate) struct Queues {
     pub(crate) retransmit_mult: u32,
     /// The intent broadcast someone waits for (our leave), and whether it is done.
     watched: Option<(BroadcastId, bool)>,
+    /// Depth limits for [`Queues::check_depths`].
+    pub(crate) limits: DepthLimits,
 }
 
 impl Queues {
@@ -81,6 +127,43 @@ impl Queues {
         out
     }
 
+    /// Serf's periodic queue check, with `members` known: warn about deep queues and drop
+    /// the oldest messages above the limit.
+    pub(crate) fn check_depths(&mut self, members: usize) -> DepthCheck {
+        let limits = self.limits;
+        let max = limits.max_for(members);
+        let mut out = DepthCheck::default();
+        let queues = [
+            ("Intent", &mut self.intents),
+            ("Event", &mut self.events),
+            ("Query", &mut self.queries),
+        ];
+        for (i, (name, q)) in queues.into_iter().enumerate() {
+            let depth = q.len();
+            out.depth[i] = depth;
+            if depth >= limits.warning {
+                tracing::warn!(queue = name, depth, "queue depth");
+            }
+            if depth > max {
+                tracing::warn!(
+                    queue = name,
+                    depth,
+                    limit = max,
+                    "queue depth exceeds limit, dropping messages"
+                );
+                out.dropped[i] = q.prune(max);
+            }
+        }
+        // A dropped watched intent counts as finished, as memberlist's Prune finishes it.
+        let finished = self.intents.take_finished();
+        if let Some((id, done)) = &mut self.watched {
+            *done |= finished.contains(id);
+        }
+        self.events.take_finished();
+        self.queries.take_finished();
+        out
+    }
+
     /// Lengths of the intent, event and query queues.
     pub(crate) fn lens(&self) -> (usize, usize, usize) {
         (self.intents.len(), self.events.len(), self.queries.len())
@@ -121,6 +204,47 @@ mod tests {
             }
             assert_eq!(sent, sends, "{known} members known");
         }
+    }
+
+    #[test]
+    fn the_depth_limit_is_max_or_twice_the_members_with_a_floor() {
+        let d = DepthLimits::default();
+        assert_eq!((d.warning, d.max, d.min), (128, 4096, 0));
+        assert_eq!(d.max_for(10_000), 4096, "min 0: the fixed maximum");
+        let d = DepthLimits { min: 100, ..d };
+        assert_eq!(d.max_for(10), 100, "2 x 10 = 20 < 100");
+        assert_eq!(d.max_for(60), 120);
+        assert_eq!(d.max_for(5000), 10_000, "may exceed max_queue_depth, as Serf");
+    }
+
+    #[test]
+    fn the_check_drops_the_oldest_above_the_limit_in_each_queue() {
+        let mut q = Queues::new(4);
+        q.limits = DepthLimits {
+            warning: 3,
+            max: 5,
+            min: 0,
+        };
+        for i in 0..8u8 {
+            q.push_event_raw(Bytes::from(vec![b'e', i]));
+        }
+        for i in 0..5u8 {
+            q.push_query_raw(Bytes::from(vec![b'q', i]));
+        }
+        q.push_intent_raw(Bytes::from_static(b"i"));
+        let c = q.check_depths(3);
+        assert_eq!(c.depth, [1, 8, 5]);
+        assert_eq!(c.dropped, [0, 3, 0], "5 is at the limit, not above");
+        assert_eq!(q.lens(), (1, 5, 5));
+        // The newest five events survive (e3..e7): all unsent and equal in size.
+        let out = q.take(0, 10_000, 3);
+        let events: Vec<u8> = out.iter().filter(|b| b[0] == b'e').map(|b| b[1]).collect();
+        assert_eq!(events, vec![7, 6, 5, 4, 3]);
+        // With min_queue_depth the limit follows the member count: max(2 x 1, 2) = 2.
+        q.limits.min = 2;
+        let c = q.check_depths(1);
+        assert_eq!(c.dropped, [0, 3, 3]);
+        assert_eq!(q.lens(), (1, 2, 2));
     }
 
     #[test]

@@ -36,6 +36,22 @@ pub struct SerfConfig {
     pub recent_intent_timeout: Duration,
     /// Limit on a user event's name + payload, and on its encoded size. 512.
     pub user_event_size_limit: usize,
+    /// No Vivaldi coordinates: acks carry no payload and received ones are ignored. false.
+    pub disable_coordinates: bool,
+    /// How often we may try to reach a failed member again (a memberlist push-pull join).
+    /// 30 s: with the chance `failed / alive` per node, the cluster as a whole tries each
+    /// failed member about once per interval.
+    pub reconnect_interval: Duration,
+    /// How often the broadcast queues are checked for depth. 30 s.
+    pub queue_check_interval: Duration,
+    /// A queue at least this deep is logged as a warning. 128.
+    pub queue_depth_warning: usize,
+    /// A queue deeper than this loses its oldest messages (unless `min_queue_depth` is set).
+    /// 4096.
+    pub max_queue_depth: usize,
+    /// When above 0, the depth limit is `max(2 × members, min_queue_depth)` instead of
+    /// `max_queue_depth`. 0 (the Serf agent never sets it).
+    pub min_queue_depth: usize,
     /// Who may enter the member table (e.g. the datacenter guard); `None` admits everyone.
     pub guard: Option<Box<dyn MemberGuard + Send>>,
     /// Do not run the `_serf_conflict` vote when another node claims our name (Serf's
@@ -57,6 +73,12 @@ impl SerfConfig {
             tombstone_timeout: Duration::from_secs(24 * 3600),
             recent_intent_timeout: Duration::from_secs(5 * 60),
             user_event_size_limit: USER_EVENT_SIZE_LIMIT,
+            disable_coordinates: false,
+            reconnect_interval: Duration::from_secs(30),
+            queue_check_interval: Duration::from_secs(30),
+            queue_depth_warning: 128,
+            max_queue_depth: 4096,
+            min_queue_depth: 0,
             guard: None,
             disable_name_resolution: false,
         }
@@ -70,6 +92,16 @@ impl SerfConfig {
         if self.reap_interval.is_zero() {
             return Err(SerfError::Setting(
                 "reap_interval must be greater than zero",
+            ));
+        }
+        if self.reconnect_interval.is_zero() {
+            return Err(SerfError::Setting(
+                "reconnect_interval must be greater than zero",
+            ));
+        }
+        if self.queue_check_interval.is_zero() {
+            return Err(SerfError::Setting(
+                "queue_check_interval must be greater than zero",
             ));
         }
         if self.user_event_size_limit > USER_EVENT_SANE_LIMIT {
@@ -94,6 +126,12 @@ impl std::fmt::Debug for SerfConfig {
             .field("tombstone_timeout", &self.tombstone_timeout)
             .field("recent_intent_timeout", &self.recent_intent_timeout)
             .field("user_event_size_limit", &self.user_event_size_limit)
+            .field("disable_coordinates", &self.disable_coordinates)
+            .field("reconnect_interval", &self.reconnect_interval)
+            .field("queue_check_interval", &self.queue_check_interval)
+            .field("queue_depth_warning", &self.queue_depth_warning)
+            .field("max_queue_depth", &self.max_queue_depth)
+            .field("min_queue_depth", &self.min_queue_depth)
             .field("guard", &self.guard.is_some())
             .field("disable_name_resolution", &self.disable_name_resolution)
             .finish()
@@ -109,11 +147,21 @@ mod tests {
         let swim = rumor_swim::Config::lan("a", ([127, 0, 0, 1], 7946).into());
         let mut c = SerfConfig::new(swim, BTreeMap::new());
         assert_eq!(c.protocol_version, 5);
+        assert!(!c.disable_coordinates);
+        assert_eq!(c.reconnect_interval, Duration::from_secs(30));
+        assert_eq!(c.queue_check_interval, Duration::from_secs(30));
+        assert_eq!(
+            (c.queue_depth_warning, c.max_queue_depth, c.min_queue_depth),
+            (128, 4096, 0)
+        );
         assert_eq!(c.validate(), Ok(()));
         c.protocol_version = 1;
         assert_eq!(c.validate(), Err(SerfError::ProtocolVersion(1)));
         c.protocol_version = 2;
         c.reap_interval = Duration::ZERO;
+        assert!(c.validate().is_err());
+        c.reap_interval = Duration::from_secs(15);
+        c.reconnect_interval = Duration::ZERO;
         assert!(c.validate().is_err());
     }
 }

@@ -40,8 +40,8 @@ impl Hooks for SerfHooks<'_> {
     }
 
     fn ack_payload(&mut self) -> Option<Bytes> {
-        // Vivaldi coordinates come later; Serf agents ignore an empty ack payload.
-        None
+        // `[1]` + our Vivaldi coordinate; nothing when coordinates are disabled.
+        self.st.coords.as_ref().map(|c| c.ack_payload())
     }
 
     fn check_alive(&mut self, peer: &Peer) -> Verdict {

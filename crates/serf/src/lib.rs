@@ -15,8 +15,10 @@
 //!   internal `_serf_*` queries (ping, the name-conflict vote, and the key queries over the
 //!   node's keyring, counted with [`KeyTally`]).
 //!
-//! Not yet here (later work, with room left for it): Vivaldi coordinates in acks, reconnect
-//! attempts to failed members, snapshots.
+//! - **Vivaldi coordinates** carried in acks, with a cache per member ([`Coordinate`]);
+//! - **reconnect** attempts to failed members (a memberlist push-pull) and queue-depth checks.
+//!
+//! Not yet here (later work, with room left for it): snapshots.
 //!
 //! Like the core, it reads no clock and no global randomness: `now` is passed in and every
 //! map that affects output is ordered.
@@ -25,6 +27,7 @@ mod broadcast;
 mod clock;
 mod config;
 mod conflict;
+mod coordinate;
 mod error;
 mod event;
 mod guard;
@@ -37,6 +40,7 @@ mod message;
 mod push_pull;
 mod query;
 mod query_collector;
+mod reconnect;
 mod relay;
 mod serf;
 mod state;
@@ -45,6 +49,10 @@ mod user_event;
 
 pub use clock::LamportClock;
 pub use config::SerfConfig;
+pub use coordinate::{
+    Client as CoordinateClient, CoordinateRejected, Coordinates, PingOutcome, UpdateError,
+    VivaldiConfig,
+};
 pub use error::{LeaveError, SerfError};
 pub use event::Event;
 pub use guard::MemberGuard;
@@ -56,7 +64,7 @@ pub use query::{
 pub use rumor_swim::{
     Core, Instant, JoinError, JoinId, JoinOutcome, Refusal, StreamId, StreamStep, Transmit, Verdict,
 };
-pub use rumor_wire::serf::LamportTime;
+pub use rumor_wire::serf::{Coordinate, LamportTime};
 pub use serf::{Serf, SerfState, SerfStats};
 
 /// Lowest Serf (delegate) protocol version understood, as Serf 0.9.4 (`ProtocolVersionMin`).

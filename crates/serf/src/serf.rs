@@ -29,12 +29,13 @@ use rumor_swim::{
     Core, Instant, JoinError, JoinId, JoinOutcome, Node, StreamId, StreamStep, Transmit,
 };
 use rumor_wire::serf::{
-    encode_tags_for_protocol, LamportTime, LeaveIntent, SerfMessage, UserEvent,
+    encode_tags_for_protocol, Coordinate, LamportTime, LeaveIntent, SerfMessage, UserEvent,
     USER_EVENT_SANE_LIMIT,
 };
 use rumor_wire::Name;
 
 use crate::config::SerfConfig;
+use crate::coordinate::{Coordinates, VivaldiConfig};
 use crate::error::{LeaveError, SerfError};
 use crate::event::Event;
 use crate::guard::MemberGuard;
@@ -109,6 +110,8 @@ pub struct Serf {
     ignore_old: BTreeSet<JoinId>,
     /// Ids for joins refused at once (we are leaving), above any id the node hands out.
     next_refused_join: JoinId,
+    /// Memberlist joins we started to reconnect to failed members: their outcome stays here.
+    reconnect_joins: BTreeSet<JoinId>,
 }
 
 impl std::fmt::Debug for Serf {
@@ -138,6 +141,12 @@ impl Serf {
             tombstone_timeout,
             recent_intent_timeout,
             user_event_size_limit,
+            disable_coordinates,
+            reconnect_interval,
+            queue_check_interval,
+            queue_depth_warning,
+            max_queue_depth,
+            min_queue_depth,
             guard,
             disable_name_resolution,
         } = config;
@@ -151,9 +160,21 @@ impl Serf {
             reconnect_timeout,
             tombstone_timeout,
             recent_intent_timeout,
+            reconnect_interval,
+            queue_check_interval,
         };
         let mut st = State::new(swim.name.clone(), swim.retransmit_mult, timing);
         st.timers.set(Fixed::Reap, now + reap_interval);
+        st.timers.set(Fixed::Reconnect, now + reconnect_interval);
+        st.timers.set(Fixed::QueueCheck, now + queue_check_interval);
+        st.queues.limits = crate::broadcast::DepthLimits {
+            warning: queue_depth_warning,
+            max: max_queue_depth,
+            min: min_queue_depth,
+        };
+        if !disable_coordinates {
+            st.coords = Some(Coordinates::new(swim.name.clone(), VivaldiConfig::default()));
+        }
         let node = Node::new(swim, meta, seed, now)?;
         let mut serf = Serf {
             node,
@@ -165,6 +186,7 @@ impl Serf {
             leave: LeavePhase::Idle,
             ignore_old: BTreeSet::new(),
             next_refused_join: JoinId::MAX / 2,
+            reconnect_joins: BTreeSet::new(),
         };
         serf.apply_node_events(now);
         Ok(serf)
@@ -214,6 +236,11 @@ impl Serf {
             }
             E::Conflict { existing, other } => self.on_name_conflict(now, &existing, other),
             E::JoinFinished { id, joined, errors } => {
+                if self.reconnect_joins.remove(&id) {
+                    // A reconnect (memberlist join only): no intent, nothing for the user.
+                    tracing::debug!(joined, errors = errors.len(), "reconnect attempt done");
+                    return;
+                }
                 self.ignore_old.remove(&id);
                 if joined > 0 && self.st.serf_state == SerfState::Alive {
                     let ltime = self.st.clock.time();
@@ -227,8 +254,10 @@ impl Serf {
                 }
             }
             E::PingComplete { name, rtt, payload } => {
-                // A coordinate (version byte 1 + msgpack) or nothing; not used yet.
-                tracing::trace!(node = %name, ?rtt, payload_len = payload.len(), "ping complete");
+                if let Some(coords) = &mut self.st.coords {
+                    let node = &mut self.node;
+                    coords.on_ping(&name, rtt, &payload, &mut || node.random_u64());
+                }
             }
         }
     }
@@ -332,6 +361,17 @@ impl Serf {
                     self.finish_leave(Some(LeaveError::BroadcastTimeout));
                 }
             }
+            Fixed::Reconnect => {
+                let next = periodic_next(at, now, self.st.timing.reconnect_interval);
+                self.st.timers.set(Fixed::Reconnect, next);
+                self.reconnect(now);
+            }
+            Fixed::QueueCheck => {
+                let next = periodic_next(at, now, self.st.timing.queue_check_interval);
+                self.st.timers.set(Fixed::QueueCheck, next);
+                let members = self.st.members.len();
+                self.st.queues.check_depths(members);
+            }
             Fixed::LeavePropagated => {
                 if self.leave == LeavePhase::Propagate {
                     self.st.serf_state = SerfState::Left;
@@ -340,6 +380,26 @@ impl Serf {
                 }
             }
         }
+    }
+
+    /// One reconnect round (see [`crate::reconnect`]): maybe a memberlist join to a failed
+    /// member, whose outcome is kept from the user.
+    fn reconnect(&mut self, now: Instant) {
+        if self.st.serf_state != SerfState::Alive {
+            return;
+        }
+        let node = &mut self.node;
+        let Some((_, addr)) = crate::reconnect::choose(&self.st, &mut || node.random_u64())
+        else {
+            return;
+        };
+        let mut hooks = SerfHooks {
+            st: &mut self.st,
+            guard: self.guard.as_deref(),
+        };
+        let id = self.node.join(now, &[addr], &mut hooks);
+        self.reconnect_joins.insert(id);
+        self.apply_node_events(now);
     }
 
     fn finish_leave(&mut self, error: Option<LeaveError>) {
@@ -577,6 +637,28 @@ impl Serf {
     /// The query clock.
     pub fn query_clock(&self) -> LamportTime {
         self.st.query_clock.time()
+    }
+
+    /// Our own Vivaldi coordinate (`None` when coordinates are disabled).
+    pub fn coordinate(&self) -> Option<Coordinate> {
+        self.st.coords.as_ref().map(|c| c.own().clone())
+    }
+
+    /// The cached coordinate of member `name` (ourselves included), if any: the one its
+    /// last ack to our probe carried. Forgotten when the member is reaped or pruned.
+    pub fn member_coordinate(&self, name: &str) -> Option<Coordinate> {
+        self.st.coords.as_ref().and_then(|c| c.get(name).cloned())
+    }
+
+    /// How many times our coordinate was reset after becoming invalid (stats
+    /// `coordinate_resets`).
+    pub fn coordinate_resets(&self) -> u64 {
+        self.st.coords.as_ref().map_or(0, Coordinates::resets)
+    }
+
+    /// How many coordinates in acks were rejected (Serf's `serf.coordinate.rejected`).
+    pub fn coordinates_rejected(&self) -> u64 {
+        self.st.coords.as_ref().map_or(0, Coordinates::rejected)
     }
 
     /// SWIM's local health score (0 = healthy).

@@ -18,6 +18,7 @@ use rumor_wire::Name;
 
 use crate::broadcast::Queues;
 use crate::clock::LamportClock;
+use crate::coordinate::Coordinates;
 use crate::event::Event;
 use crate::intent::{IntentKind, RecentIntents};
 use crate::member::{Member, MemberState, MemberStatus};
@@ -37,6 +38,8 @@ pub(crate) struct Timing {
     pub(crate) reconnect_timeout: Duration,
     pub(crate) tombstone_timeout: Duration,
     pub(crate) recent_intent_timeout: Duration,
+    pub(crate) reconnect_interval: Duration,
+    pub(crate) queue_check_interval: Duration,
 }
 
 /// See the module docs.
@@ -72,6 +75,8 @@ pub(crate) struct State {
     pub(crate) timing: Timing,
     /// Events not yet polled.
     pub(crate) events: VecDeque<Event>,
+    /// Vivaldi coordinates (`None` when disabled).
+    pub(crate) coords: Option<Coordinates>,
 }
 
 impl State {
@@ -92,6 +97,7 @@ impl State {
             timers: Timers::default(),
             timing,
             events: VecDeque::new(),
+            coords: None,
         };
         // Serf starts every clock at 1.
         s.clock.increment();
@@ -187,9 +193,12 @@ impl State {
 
     // ---- reaping ---------------------------------------------------------------------------
 
-    /// Erases a member and reports it (`member-reap`).
+    /// Erases a member, forgets its coordinate, and reports it (`member-reap`).
     pub(crate) fn erase(&mut self, node: &str, why: &'static str) {
         if let Some(st) = self.members.remove(node) {
+            if let Some(c) = &mut self.coords {
+                c.forget(node);
+            }
             tracing::info!(node, why, "member reaped");
             self.emit(Event::MemberReap(st.member));
         }
@@ -235,6 +244,8 @@ pub(crate) mod test_support {
             reconnect_timeout: Duration::from_secs(3600),
             tombstone_timeout: Duration::from_secs(3600),
             recent_intent_timeout: Duration::from_secs(300),
+            reconnect_interval: Duration::from_secs(30),
+            queue_check_interval: Duration::from_secs(30),
         }
     }
 

@@ -7,7 +7,7 @@ use rumor_swim::Instant;
 use rumor_wire::serf::LamportTime;
 use rumor_wire::Name;
 
-/// Serf's fixed timers. Later work adds reconnect, queue checks and snapshot flushes here.
+/// Serf's fixed timers. Later work adds snapshot flushes here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fixed {
     /// Reap failed and left members past their timeouts, and old buffered intents.
@@ -18,6 +18,10 @@ pub(crate) enum Fixed {
     LeaveSwimTimeout,
     /// The leave has had time to propagate: we are left.
     LeavePropagated,
+    /// Maybe try to reach a failed member again.
+    Reconnect,
+    /// Check the depth of the broadcast queues.
+    QueueCheck,
 }
 
 impl FixedTimer for Fixed {
@@ -26,6 +30,8 @@ impl FixedTimer for Fixed {
         Fixed::LeaveIntentTimeout,
         Fixed::LeaveSwimTimeout,
         Fixed::LeavePropagated,
+        Fixed::Reconnect,
+        Fixed::QueueCheck,
     ];
     fn slot(self) -> usize {
         self as usize

@@ -144,6 +144,21 @@ impl BroadcastQueue {
         std::mem::take(&mut self.finished)
     }
 
+    /// Drops messages until at most `max_retain` are left (memberlist's `Prune`): first those
+    /// sent most often, then the shortest, then the oldest. Dropped ones are reported by
+    /// [`BroadcastQueue::take_finished`]. Returns how many were dropped.
+    pub fn prune(&mut self, max_retain: usize) -> usize {
+        let mut dropped = 0;
+        while self.entries.len() > max_retain {
+            let Some(&(_, _, Reverse(id))) = self.order.last() else {
+                break;
+            };
+            self.remove(id);
+            dropped += 1;
+        }
+        dropped
+    }
+
     /// Drop everything queued.
     pub fn reset(&mut self) {
         let ids: Vec<u64> = self.order.iter().map(|o| o.2 .0).collect();
@@ -175,6 +190,26 @@ mod tests {
         q.push(None, b(5));
         let got = q.take(2, 1000, 3);
         assert_eq!(got[0].len(), 5, "never-sent messages first");
+    }
+
+    #[test]
+    fn prune_drops_the_most_sent_then_shortest_then_oldest() {
+        let mut q = BroadcastQueue::new();
+        let old = q.push(None, b(10));
+        let sent = q.push(None, b(40));
+        q.take(2, 43, 5); // the 40-byte one goes out once
+        let mid = q.push(None, b(10));
+        let new = q.push(None, b(10));
+        let long = q.push(None, b(20));
+        assert_eq!(q.prune(10), 0);
+        assert_eq!(q.prune(3), 2);
+        assert_eq!(q.take_finished(), vec![sent, old]);
+        assert_eq!(q.prune(1), 2);
+        assert_eq!(q.take_finished(), vec![mid, new]);
+        assert_eq!(q.take(2, 1000, 5), vec![b(20)]);
+        let _ = long;
+        assert_eq!(q.prune(0), 1);
+        assert!(q.is_empty());
     }
 
     #[test]

@@ -384,3 +384,35 @@ fn conflict_pcap_decodes() {
     at_least(&c, "user", 50);
     at_least(&c, "alive", 40);
 }
+
+#[test]
+fn plain_pcap_acks_carry_130_byte_coordinates() {
+    use rumor_wire::serf::{decode_ack_payload, AckPayload};
+    let file = read("plain.pcap");
+    let popts = PacketOptions::default();
+    let (mut with, mut without) = (0, 0);
+    for s in &segments(&file) {
+        let Segment::Udp { payload, .. } = s else {
+            continue;
+        };
+        let (msgs, _) = decode_packet_lossy(payload, &popts);
+        for m in msgs {
+            let Message::Ack(ack) = m else { continue };
+            let Some(p) = ack.payload.filter(|p| !p.is_empty()) else {
+                without += 1;
+                continue;
+            };
+            with += 1;
+            assert_eq!(p.len(), 130, "{}", hex::encode(&p));
+            let AckPayload::Coordinate(c) = decode_ack_payload(&p).unwrap() else {
+                panic!("not a version-1 coordinate: {}", hex::encode(&p));
+            };
+            assert_eq!(c.vec.len(), 8);
+            assert!(c.is_valid() && c.error > 0.0 && c.error <= 1.5 && c.height >= 1.0e-5);
+            // Our encoder writes Serf's bytes exactly.
+            assert_eq!(hex::encode(c.to_ack_payload()), hex::encode(&p));
+        }
+    }
+    eprintln!("acks with a coordinate: {with}, without: {without}");
+    assert!(with >= 150, "{with} acks with a coordinate");
+}

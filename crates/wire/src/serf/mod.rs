@@ -20,12 +20,14 @@
 //! | 8    | [`KeyResponse`]                 | payload of a key query response                       |
 //! | 9    | [`Relay`]                       | direct UDP user message to a relay node               |
 //!
-//! Tags ride in memberlist node meta: see [`tags`].
+//! Tags ride in memberlist node meta: see [`tags`]. Vivaldi coordinates ride in memberlist
+//! ack payloads: see [`Coordinate`] and [`decode_ack_payload`].
 //!
 //! Decoding is lenient the way go-msgpack is (keys in any order, unknown keys skipped, nil or
 //! missing fields as zero values, any int/str/bin family) and never panics: bad bytes give a
 //! [`SerfDecodeError`].
 
+mod coordinate;
 mod error;
 mod intent;
 mod key;
@@ -44,6 +46,7 @@ use bytes::Bytes;
 
 use crate::msgpack::{Reader, Writer};
 
+pub use coordinate::{decode_ack_payload, AckPayload, Coordinate, PING_VERSION};
 pub use error::{SerfDecodeError, TagsError};
 pub use intent::{JoinIntent, LeaveIntent};
 pub use key::{KeyRequest, KeyResponse};
