@@ -259,7 +259,7 @@ impl Agent {
                 serf.stats(),
                 serf.swim().stats(),
                 serf.coordinate_resets(),
-                serf.swim().config().keyring.is_some(),
+                serf.keyring().is_some(),
             )
         });
         let mut stats = BTreeMap::new();
