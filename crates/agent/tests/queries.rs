@@ -44,7 +44,8 @@ impl Drop for Responder {
 }
 
 fn responder(rpc: &str, name: &str) -> Responder {
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
