@@ -213,10 +213,16 @@ fn our_environment_and_stdin_match_the_serf_sample() {
     }
     assert_eq!(
         kinds,
-        ["member-join", "member-leave", "member-update", "query", "user"]
-            .into_iter()
-            .map(String::from)
-            .collect()
+        [
+            "member-join",
+            "member-leave",
+            "member-update",
+            "query",
+            "user"
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect()
     );
 }
 
@@ -230,8 +236,13 @@ struct Pair {
     _procs: Vec<Proc>,
 }
 
-fn pair(net: u8, rumor_handler_filter: &str, extra_rumor: &[&str]) -> Pair {
-    let dir = tempfile::tempdir().unwrap();
+/// `extra_rumor` are more options for the rumor agent (more `--event-handler`s).
+fn pair(
+    dir: tempfile::TempDir,
+    net: u8,
+    rumor_handler_filter: &str,
+    extra_rumor: &[String],
+) -> Pair {
     let rip = format!("127.0.{net}.1");
     let sip = format!("127.0.{net}.2");
     let (rport, rrpc) = (free_port(&rip), free_port(&rip));
@@ -242,10 +253,12 @@ fn pair(net: u8, rumor_handler_filter: &str, extra_rumor: &[&str]) -> Pair {
     let sscript = dump_script(dir.path(), "s1-handler", &serf_log);
     let rspec = format!("{rumor_handler_filter}{}", rscript.display());
     let mut rargs = vec!["--tag", "role=web", "--event-handler", &rspec];
-    rargs.extend_from_slice(extra_rumor);
+    rargs.extend(extra_rumor.iter().map(String::as_str));
     let mut procs = vec![rumor_agent(dir.path(), "r1", &rip, rport, rrpc, &rargs)];
     let rumor_rpc = format!("{rip}:{rrpc}");
-    eventually("r1 answers RPC", FORM, || rumor_members(&rumor_rpc).is_some());
+    eventually("r1 answers RPC", FORM, || {
+        rumor_members(&rumor_rpc).is_some()
+    });
     procs.push(serf_agent(
         dir.path(),
         "s1",
@@ -285,14 +298,30 @@ fn without_self(r: &Record) -> Record {
 
 #[test]
 fn user_events_fire_handlers_on_both_kinds_exactly_once() {
-    let p = pair(70, "", &[]);
-    let is_user = |name: &'static str| move |r: &Record| r.event() == "user" && r.env.get("SERF_USER_EVENT").map(String::as_str) == Some(name);
+    let p = pair(tempfile::tempdir().unwrap(), 70, "", &[]);
+    let is_user = |name: &'static str| {
+        move |r: &Record| {
+            r.event() == "user" && r.env.get("SERF_USER_EVENT").map(String::as_str) == Some(name)
+        }
+    };
 
     // serf event -> the rumor agent's handler (and serf's own, for comparison).
     let out = serf_cli(&["event", &format!("-rpc-addr={}", p.serf_rpc), "deploy", "x"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let ours = exactly_one(&p.rumor_log, "r1 runs its handler for deploy", is_user("deploy"));
-    let theirs = exactly_one(&p.serf_log, "s1 runs its handler for deploy", is_user("deploy"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours = exactly_one(
+        &p.rumor_log,
+        "r1 runs its handler for deploy",
+        is_user("deploy"),
+    );
+    let theirs = exactly_one(
+        &p.serf_log,
+        "s1 runs its handler for deploy",
+        is_user("deploy"),
+    );
     assert_eq!(ours.stdin, vec!["x".to_string()]);
     assert_eq!(ours.env["SERF_SELF_NAME"], "r1");
     assert_eq!(ours.env["SERF_SELF_ROLE"], "web");
@@ -304,10 +333,29 @@ fn user_events_fire_handlers_on_both_kinds_exactly_once() {
     assert_eq!(without_self(&ours), without_self(&theirs));
 
     // rumor event -> the serf agent's handler, no coalescing.
-    let out = rumor_cli(&["event", "--rpc-addr", &p.rumor_rpc, "--no-coalesce", "ping-evt", "two words"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let theirs = exactly_one(&p.serf_log, "s1 runs its handler for ping-evt", is_user("ping-evt"));
-    let ours = exactly_one(&p.rumor_log, "r1 runs its handler for ping-evt", is_user("ping-evt"));
+    let out = rumor_cli(&[
+        "event",
+        "--rpc-addr",
+        &p.rumor_rpc,
+        "--no-coalesce",
+        "ping-evt",
+        "two words",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = exactly_one(
+        &p.serf_log,
+        "s1 runs its handler for ping-evt",
+        is_user("ping-evt"),
+    );
+    let ours = exactly_one(
+        &p.rumor_log,
+        "r1 runs its handler for ping-evt",
+        is_user("ping-evt"),
+    );
     assert_eq!(theirs.stdin, vec!["two words".to_string()]);
     assert_eq!(theirs.env["SERF_SELF_NAME"], "s1");
     let ltime2: u64 = theirs.env["SERF_USER_LTIME"].parse().unwrap();
@@ -317,18 +365,27 @@ fn user_events_fire_handlers_on_both_kinds_exactly_once() {
 
 #[test]
 fn member_join_handlers_see_member_lines() {
-    let p = pair(71, "member-join,member-leave,member-failed=", &[]);
+    let p = pair(
+        tempfile::tempdir().unwrap(),
+        71,
+        "member-join,member-leave,member-failed=",
+        &[],
+    );
     let line = |name: &str, ip: &str| format!("{name}\t{ip}\tweb\tdc=dc1,role=web");
     let want: BTreeSet<String> = [line("r1", "127.0.71.1"), line("s1", "127.0.71.2")].into();
     for (who, log) in [("r1", &p.rumor_log), ("s1", &p.serf_log)] {
-        eventually(&format!("{who}'s handler sees both joins"), Duration::from_secs(20), || {
-            let seen: BTreeSet<String> = records(log)
-                .iter()
-                .filter(|r| r.event() == "member-join")
-                .flat_map(|r| r.stdin.iter().map(|l| normalize_member_line(l)))
-                .collect();
-            seen == want
-        });
+        eventually(
+            &format!("{who}'s handler sees both joins"),
+            Duration::from_secs(20),
+            || {
+                let seen: BTreeSet<String> = records(log)
+                    .iter()
+                    .filter(|r| r.event() == "member-join")
+                    .flat_map(|r| r.stdin.iter().map(|l| normalize_member_line(l)))
+                    .collect();
+                seen == want
+            },
+        );
     }
     std::thread::sleep(NO_REPEAT);
     // Each member's join was delivered once (coalescing may batch them or not).
@@ -341,7 +398,9 @@ fn member_join_handlers_see_member_lines() {
         assert_eq!(lines.len(), 2, "{lines:?}");
     }
     // Only member-join matched the filter so far on the rumor side.
-    assert!(records(&p.rumor_log).iter().all(|r| r.event() == "member-join"));
+    assert!(records(&p.rumor_log)
+        .iter()
+        .all(|r| r.event() == "member-join"));
     let _ = &p.dir;
 }
 
@@ -364,4 +423,92 @@ fn an_invalid_handler_spec_stops_the_agent_at_start() {
         err.contains("Invalid event script: Event 'member-joined' invoking '/bin/true'"),
         "{err}"
     );
+}
+
+/// Runs `serf query -format=json` and returns (acks, responses).
+fn serf_query(
+    rpc: &str,
+    name: &str,
+    payload: &str,
+) -> (BTreeSet<String>, BTreeMap<String, String>) {
+    let out = serf_cli(&[
+        "query",
+        &format!("-rpc-addr={rpc}"),
+        "-format=json",
+        "-timeout=4s",
+        name,
+        payload,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let acks = v["Acks"]
+        .as_array()
+        .map(|a| a.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default();
+    let responses = v["Responses"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, x)| (k.clone(), x.as_str().unwrap().to_string()))
+        .collect();
+    (acks, responses)
+}
+
+#[test]
+fn a_query_handlers_output_is_the_response_serf_query_sees() {
+    let dir = tempfile::tempdir().unwrap();
+    let answer = dir.path().join("answer.sh");
+    std::fs::write(
+        &answer,
+        "#!/bin/sh\nread p\nprintf 'up:%s:%s:%s' \"$SERF_SELF_NAME\" \"$SERF_QUERY_NAME\" \"$p\"\n",
+    )
+    .unwrap();
+    let broken = dir.path().join("broken.sh");
+    std::fs::write(&broken, "#!/bin/sh\necho 'not an answer'\nexit 1\n").unwrap();
+    let silent = dir.path().join("silent.sh");
+    std::fs::write(&silent, "#!/bin/sh\ncat > /dev/null\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for f in [&answer, &broken, &silent] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let extra = vec![
+        "--event-handler".to_string(),
+        format!("query:uptime={}", answer.display()),
+        "--event-handler".to_string(),
+        format!("query:broken={}", broken.display()),
+        "--event-handler".to_string(),
+        format!("query:silent={}", silent.display()),
+    ];
+    let p = pair(dir, 73, "query=", &extra);
+    let both: BTreeSet<String> = ["r1".to_string(), "s1".to_string()].into();
+
+    let (acks, responses) = serf_query(&p.serf_rpc, "uptime", "payload-x");
+    assert_eq!(acks, both);
+    assert_eq!(
+        responses,
+        BTreeMap::from([("r1".to_string(), "up:r1:uptime:payload-x".to_string())])
+    );
+    // The dump handler saw the query once, with Serf's environment and the payload.
+    let rec = exactly_one(&p.rumor_log, "r1's dump handler sees the query", |r| {
+        r.event() == "query" && r.env.get("SERF_QUERY_NAME").map(String::as_str) == Some("uptime")
+    });
+    assert_eq!(rec.stdin, vec!["payload-x".to_string()]);
+    assert!(rec.env["SERF_QUERY_LTIME"].parse::<u64>().unwrap() >= 1);
+    // Serf's own dump handler saw the same query the same way (it answered nothing: its
+    // dump script writes no output).
+    let theirs = exactly_one(&p.serf_log, "s1's dump handler sees the query", |r| {
+        r.event() == "query" && r.env.get("SERF_QUERY_NAME").map(String::as_str) == Some("uptime")
+    });
+    assert_eq!(without_self(&rec), without_self(&theirs));
+
+    // A script that fails, or writes nothing, sends no response (the ack still comes).
+    for name in ["broken", "silent"] {
+        let (acks, responses) = serf_query(&p.serf_rpc, name, "x");
+        assert_eq!(acks, both, "{name}");
+        assert!(responses.is_empty(), "{name}: {responses:?}");
+    }
 }

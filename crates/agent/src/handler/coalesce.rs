@@ -279,10 +279,9 @@ mod tests {
         events
             .iter()
             .map(|e| match e {
-                HandlerEvent::Member { kind, members } => (
-                    *kind,
-                    members.iter().map(|m| m.name.to_string()).collect(),
-                ),
+                HandlerEvent::Member { kind, members } => {
+                    (*kind, members.iter().map(|m| m.name.to_string()).collect())
+                }
                 other => panic!("not a member event: {other:?}"),
             })
             .collect()
@@ -313,7 +312,11 @@ mod tests {
         let mut c = MemberCoalescer::new(COALESCE_PERIOD, QUIESCENT_PERIOD);
         // An event every 900 ms keeps the quiet timer from ever firing.
         for i in 0..4u32 {
-            c.push(t0 + i * 900 * MS, MemberKind::Join, member(&format!("m{i}")));
+            c.push(
+                t0 + i * 900 * MS,
+                MemberKind::Join,
+                member(&format!("m{i}")),
+            );
         }
         assert_eq!(c.deadline(), Some(t0 + 3000 * MS));
         assert!(c.poll(t0 + 2999 * MS).is_empty());
@@ -444,7 +447,10 @@ mod tests {
         });
         assert_eq!(c.push(t0, q.clone()), Some(q));
         assert_eq!(c.deadline(), None);
-        assert_eq!(c.push(t0, HandlerEvent::User(user("later", 1, "", true))), None);
+        assert_eq!(
+            c.push(t0, HandlerEvent::User(user("later", 1, "", true))),
+            None
+        );
         assert_eq!(
             c.push(
                 t0 + 500 * MS,

@@ -21,7 +21,9 @@ use rumor_serf::{Event as SerfEvent, LamportTime, Member};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::agent::Agent;
-pub use spec::{parse_event_script, parse_event_scripts, EventFilter, EventKind, EventScript, SpecError};
+pub use spec::{
+    parse_event_script, parse_event_scripts, EventFilter, EventKind, EventScript, SpecError,
+};
 
 /// Flushed events waiting for the runner; beyond this an event is dropped with a warning
 /// (the runner is stuck behind slow scripts).
@@ -129,6 +131,18 @@ impl HandlerEvent {
                 payload: payload.clone(),
                 ltime: *ltime,
                 coalesce: *coalesce,
+            }),
+            SerfEvent::Query {
+                ltime,
+                id,
+                name,
+                payload,
+                ..
+            } => HandlerEvent::Query(QueryEvent {
+                name: name.clone(),
+                payload: payload.clone(),
+                ltime: *ltime,
+                id: *id,
             }),
             _ => return None,
         })
@@ -251,6 +265,22 @@ async fn run_one(agent: &Agent, script: &str, local: &Member, event: &HandlerEve
     );
     if !outcome.status.success() {
         tracing::error!(script, status = %outcome.status, "Error invoking script '{script}': {}", outcome.status);
+        return;
     }
-    let _ = agent;
+    if let HandlerEvent::Query(q) = event {
+        if outcome.total_output > 0 {
+            let payload = Bytes::from(outcome.output);
+            let answered = agent
+                .lan
+                .call(|serf, now| serf.respond(now, q.ltime, q.id, payload));
+            match answered {
+                Ok(()) => {
+                    tracing::debug!(query = %q.name, ltime = q.ltime, "query answered by '{script}'")
+                }
+                Err(e) => {
+                    tracing::warn!(query = %q.name, error = %e, "Failed to respond to query '{}': {e}", q.name)
+                }
+            }
+        }
+    }
 }

@@ -118,11 +118,13 @@ pub fn tag_env_name(key: &str) -> String {
             (Some(u), None) => u,
             _ => c,
         };
-        out.push(if u.is_ascii_uppercase() || u.is_ascii_digit() || u == '_' {
-            u
-        } else {
-            '_'
-        });
+        out.push(
+            if u.is_ascii_uppercase() || u.is_ascii_digit() || u == '_' {
+                u
+            } else {
+                '_'
+            },
+        );
     }
     out
 }
@@ -358,7 +360,7 @@ mod tests {
         assert_eq!(tag_env_name("idx"), "SERF_TAG_IDX");
         assert_eq!(tag_env_name("my-tag.v2"), "SERF_TAG_MY_TAG_V2");
         assert_eq!(tag_env_name("a_B9"), "SERF_TAG_A_B9");
-        assert_eq!(tag_env_name("é x"), "SERF_TAG___");
+        assert_eq!(tag_env_name("é x"), "SERF_TAG___X");
         // Simple (one-rune) case mapping, as Go's strings.ToUpper per rune.
         assert_eq!(tag_env_name("ı"), "SERF_TAG_I");
         assert_eq!(tag_env_name("ß"), "SERF_TAG__");

@@ -244,13 +244,13 @@ mod tests {
             parse_event_script("FOO=bar ./x.sh").unwrap_err().filter,
             "FOO"
         );
-        assert_eq!(
-            parse_event_script("user,,query=s").unwrap_err().filter,
-            ""
-        );
+        assert_eq!(parse_event_script("user,,query=s").unwrap_err().filter, "");
         assert_eq!(parse_event_script("USER=s").unwrap_err().filter, "USER");
         assert!(parse_event_scripts(&["a.sh", "bad=b.sh"]).is_err());
-        assert_eq!(parse_event_scripts(&["a.sh", "user=b.sh"]).unwrap().len(), 2);
+        assert_eq!(
+            parse_event_scripts(&["a.sh", "user=b.sh"]).unwrap().len(),
+            2
+        );
     }
 
     #[test]
@@ -289,7 +289,10 @@ mod tests {
         assert!(f("query:a=s").matches(&query("a")));
         assert!(!f("query:a=s").matches(&query("ab")));
         assert!(!f("query=s").matches(&user("a")));
-        assert_eq!(parse_event_script("user:a=s").unwrap()[0].stats_key(), "user:a");
+        assert_eq!(
+            parse_event_script("user:a=s").unwrap()[0].stats_key(),
+            "user:a"
+        );
         assert_eq!(parse_event_script("s").unwrap()[0].stats_key(), "*:");
     }
 }
