@@ -78,6 +78,7 @@ impl Agent {
             member_events,
         });
         agent.clone().spawn_event_pump();
+        crate::handler::start(&agent);
         tracing::info!(node = %agent.config.node, dc = %agent.config.dc, gossip = %agent.lan.local_addr(), %advertise, "agent started");
         Ok(agent)
     }
@@ -137,6 +138,16 @@ impl Agent {
     /// Member, user and query events (no join or leave completions), for RPC `stream`.
     pub fn member_events(&self) -> broadcast::Receiver<SerfEvent> {
         self.member_events.subscribe()
+    }
+
+    /// The event handlers for `stats`: `"<event>:<name>"` -> script, as Serf shows them
+    /// (a later entry with the same key wins).
+    pub fn event_handlers(&self) -> BTreeMap<String, String> {
+        self.config
+            .event_handlers
+            .iter()
+            .map(|s| (s.stats_key(), s.script.clone()))
+            .collect()
     }
 
     /// Every member.
@@ -320,7 +331,7 @@ impl Agent {
             ]),
         );
         stats.insert("tags".into(), self.config.tags.clone());
-        stats.insert("event_handlers".into(), BTreeMap::new());
+        stats.insert("event_handlers".into(), self.event_handlers());
         stats
     }
 

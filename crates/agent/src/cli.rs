@@ -255,4 +255,9 @@ pub struct AgentArgs {
     /// Give up joining after this many seconds (default 60).
     #[arg(long)]
     pub join_timeout: Option<u64>,
+    /// Run COMMAND (`/bin/sh -c`) on events, as Serf's `-event-handler`; FILTER is a comma
+    /// list of member-join, member-leave, member-failed, member-update, member-reap, user,
+    /// user:NAME, query, query:NAME, * (repeatable).
+    #[arg(long = "event-handler", value_name = "[FILTER=]COMMAND")]
+    pub event_handlers: Vec<String>,
 }
