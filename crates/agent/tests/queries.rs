@@ -1,9 +1,10 @@
 //! Queries, reachability, coordinates and stats across a mixed cluster: two rumor agents and
 //! two real Serf 0.9.4 agents on loopback (127.0.80.x–127.0.84.x), driven by both CLIs.
 //!
-//! Serf agents answer queries with an `-event-handler query=SCRIPT`; rumor agents answer
-//! through an RPC `stream` + `respond` client run by the test (which also exercises those
-//! two commands). Processes are killed when a test ends, pass or fail.
+//! Serf agents and r2 answer queries with an event handler (`-event-handler query=SCRIPT`,
+//! `--event-handler query=SCRIPT`); r1 answers through an RPC `stream` + `respond` client run
+//! by the test (which exercises those two commands). Processes are killed when a test ends,
+//! pass or fail.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod support;
@@ -150,13 +151,21 @@ fn cluster(net: u8) -> Cluster {
         rpc_ports[1],
         &["-tag=kind=serf", &handler, &format!("-join={}", addr(0))],
     ));
+    let rumor_handler = format!("query={script}");
     procs.push(rumor_agent(
         dir.path(),
         "r2",
         &ips[2],
         ports[2],
         rpc_ports[2],
-        &["--tag", "kind=rumor", "--join", &addr(1)],
+        &[
+            "--tag",
+            "kind=rumor",
+            "--event-handler",
+            &rumor_handler,
+            "--join",
+            &addr(1),
+        ],
     ));
     procs.push(serf_agent(
         dir.path(),
@@ -188,10 +197,9 @@ fn cluster(net: u8) -> Cluster {
 }
 
 impl Cluster {
-    fn answer_on_rumor_agents(&mut self) {
-        for i in [0, 2] {
-            self.responders.push(responder(&self.rpcs[i], NAMES[i]));
-        }
+    /// r1 answers through RPC (r2 through its handler).
+    fn answer_on_r1(&mut self) {
+        self.responders.push(responder(&self.rpcs[0], NAMES[0]));
     }
 }
 
@@ -271,7 +279,7 @@ fn query_until(
 #[test]
 fn queries_are_answered_across_kinds_with_filters() {
     let mut c = cluster(80);
-    c.answer_on_rumor_agents();
+    c.answer_on_r1();
     let all = names(&NAMES);
     // serf query through a serf agent: rumor agents ack and respond; and through a rumor
     // agent: serf agents' handlers respond.
@@ -492,7 +500,12 @@ fn reachability_rtt_and_info_across_kinds() {
     for key in ["os", "arch", "version", "cpu_count", "max_procs", "goroutines"] {
         assert!(v["runtime"][key].is_string(), "runtime.{key} missing: {v}");
     }
-    assert!(v["event_handlers"].is_object(), "{v}");
+    assert_eq!(v["event_handlers"], serde_json::json!({}), "{v}");
+    // r2's handler shows as serf shows its handlers.
+    let out = rumor_cli(&["info", "--format", "json", "--rpc-addr", &c.rpcs[2]]);
+    let v2: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let script = c.dir.path().join("answer.sh").display().to_string();
+    assert_eq!(v2["event_handlers"], serde_json::json!({ "query:": script }), "{v2}");
     // The reachability pings above went through r1's query clock.
     let qt: u64 = v["serf"]["query_time"].as_str().unwrap().parse().unwrap();
     assert!(qt >= 3, "query_time {qt}");
