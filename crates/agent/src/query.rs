@@ -92,7 +92,10 @@ impl QueryAnswers {
         while !self.closed {
             let ev = match tokio::time::timeout_at(self.until, self.rx.recv()).await {
                 Err(_) => {
-                    tracing::debug!(id = self.handle.id, "query close not seen; ending at the deadline");
+                    tracing::debug!(
+                        id = self.handle.id,
+                        "query close not seen; ending at the deadline"
+                    );
                     self.closed = true;
                     return None;
                 }
@@ -164,7 +167,10 @@ mod tests {
         assert_eq!(check_name("uptime", None), Ok(()));
         assert_eq!(check_name(PING, None), Ok(()));
         assert_eq!(check_name(PING, Some(b"")), Err(QueryNameError::Internal));
-        assert_eq!(check_name("_serf_conflict", None), Err(QueryNameError::Internal));
+        assert_eq!(
+            check_name("_serf_conflict", None),
+            Err(QueryNameError::Internal)
+        );
         assert_eq!(check_name("_serf_", None), Err(QueryNameError::Internal));
         assert_eq!(check_name("serf_ping", None), Ok(()));
         assert_eq!(
@@ -187,9 +193,21 @@ mod tests {
         let (tx, rx) = broadcast::channel(16);
         let mut answers = QueryAnswers::new(rx, handle(7, 42), Duration::from_secs(3));
         let evs = [
-            Event::QueryAck { ltime: 7, id: 41, from: "other-id".into() },
-            Event::QueryAck { ltime: 6, id: 42, from: "other-ltime".into() },
-            Event::QueryAck { ltime: 7, id: 42, from: "n1".into() },
+            Event::QueryAck {
+                ltime: 7,
+                id: 41,
+                from: "other-id".into(),
+            },
+            Event::QueryAck {
+                ltime: 6,
+                id: 42,
+                from: "other-ltime".into(),
+            },
+            Event::QueryAck {
+                ltime: 7,
+                id: 42,
+                from: "n1".into(),
+            },
             Event::QueryResponse {
                 ltime: 7,
                 id: 42,
@@ -197,9 +215,17 @@ mod tests {
                 payload: Bytes::from_static(b"up"),
             },
             Event::QueryClosed { ltime: 7, id: 41 },
-            Event::QueryAck { ltime: 7, id: 42, from: "n3".into() },
+            Event::QueryAck {
+                ltime: 7,
+                id: 42,
+                from: "n3".into(),
+            },
             Event::QueryClosed { ltime: 7, id: 42 },
-            Event::QueryAck { ltime: 7, id: 42, from: "late".into() },
+            Event::QueryAck {
+                ltime: 7,
+                id: 42,
+                from: "late".into(),
+            },
         ];
         for e in evs {
             tx.send(e).unwrap();
@@ -233,7 +259,10 @@ mod tests {
         assert_eq!(answers.next().await, None);
         let waited = start.elapsed();
         assert!(waited >= left + CLOSE_GRACE, "{waited:?}");
-        assert!(waited < left + CLOSE_GRACE + Duration::from_secs(2), "{waited:?}");
+        assert!(
+            waited < left + CLOSE_GRACE + Duration::from_secs(2),
+            "{waited:?}"
+        );
         drop(tx);
     }
 }

@@ -181,8 +181,8 @@ fn cluster(net: u8) -> Cluster {
         procs,
         responders: Vec::new(),
     };
-    for i in 0..4 {
-        eventually(&format!("{} sees everyone alive", NAMES[i]), FORM, || {
+    for (i, name) in NAMES.iter().enumerate() {
+        eventually(&format!("{name} sees everyone alive"), FORM, || {
             let m = if i % 2 == 0 {
                 rumor_members(&c.rpcs[i])
             } else {
@@ -379,11 +379,14 @@ fn queries_are_answered_across_kinds_with_filters() {
         assert!(!s.ids.is_empty());
         let want: Vec<u64> = (1..=s.ids.len() as u64).collect();
         assert_eq!(s.ids, want);
-        assert!(s.unknown_id.iter().all(|e| e == "No pending queries matching ID"));
+        assert!(s
+            .unknown_id
+            .iter()
+            .all(|e| e == "No pending queries matching ID"));
         assert!(
-            s.second_respond
-                .iter()
-                .all(|e| !e.is_empty() && !e.starts_with("unexpected") && e != "No pending queries matching ID"),
+            s.second_respond.iter().all(|e| !e.is_empty()
+                && !e.starts_with("unexpected")
+                && e != "No pending queries matching ID"),
             "{:?}",
             s.second_respond
         );
@@ -408,8 +411,14 @@ fn reachability_ok(out: &std::process::Output, verbose: bool) {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.starts_with("Total members: 4, live members: 4\nStarting reachability test...\n"), "{text}");
-    assert!(text.contains("Successfully contacted all live nodes"), "{text}");
+    assert!(
+        text.starts_with("Total members: 4, live members: 4\nStarting reachability test...\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Successfully contacted all live nodes"),
+        "{text}"
+    );
     if verbose {
         for n in NAMES {
             assert!(text.contains(&format!("\tAck from '{n}'")), "{text}");
@@ -470,7 +479,10 @@ fn reachability_rtt_and_info_across_kinds() {
         assert_eq!(out.status.code(), Some(1));
         let err = String::from_utf8_lossy(&out.stderr).to_string()
             + &String::from_utf8_lossy(&out.stdout);
-        assert!(err.contains("Could not find a coordinate for node \"nosuch\""), "{err}");
+        assert!(
+            err.contains("Could not find a coordinate for node \"nosuch\""),
+            "{err}"
+        );
     }
 
     // info / stats: serf's sections and keys, through both CLIs.
@@ -497,7 +509,14 @@ fn reachability_rtt_and_info_across_kinds() {
     assert_eq!(v["serf"]["encrypted"], "false");
     assert_eq!(v["agent"]["name"], "r1");
     assert_eq!(v["tags"]["kind"], "rumor");
-    for key in ["os", "arch", "version", "cpu_count", "max_procs", "goroutines"] {
+    for key in [
+        "os",
+        "arch",
+        "version",
+        "cpu_count",
+        "max_procs",
+        "goroutines",
+    ] {
         assert!(v["runtime"][key].is_string(), "runtime.{key} missing: {v}");
     }
     assert_eq!(v["event_handlers"], serde_json::json!({}), "{v}");
@@ -505,7 +524,11 @@ fn reachability_rtt_and_info_across_kinds() {
     let out = rumor_cli(&["info", "--format", "json", "--rpc-addr", &c.rpcs[2]]);
     let v2: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let script = c.dir.path().join("answer.sh").display().to_string();
-    assert_eq!(v2["event_handlers"], serde_json::json!({ "query:": script }), "{v2}");
+    assert_eq!(
+        v2["event_handlers"],
+        serde_json::json!({ "query:": script }),
+        "{v2}"
+    );
     // The reachability pings above went through r1's query clock.
     let qt: u64 = v["serf"]["query_time"].as_str().unwrap().parse().unwrap();
     assert!(qt >= 3, "query_time {qt}");
@@ -521,14 +544,16 @@ fn reachability_rtt_and_info_across_kinds() {
     c.procs[3].kill9();
     let (ours, theirs) = std::thread::scope(|s| {
         let ours = s.spawn(|| rumor_cli(&["reachability", "--rpc-addr", &c.rpcs[0]]));
-        let theirs =
-            s.spawn(|| serf_cli(&["reachability", &format!("-rpc-addr={}", c.rpcs[1])]));
+        let theirs = s.spawn(|| serf_cli(&["reachability", &format!("-rpc-addr={}", c.rpcs[1])]));
         (ours.join().unwrap(), theirs.join().unwrap())
     });
     for out in [ours, theirs] {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(!out.status.success(), "{text}");
-        assert!(text.contains("Total members: 4, live members: 4\n"), "{text}");
+        assert!(
+            text.contains("Total members: 4, live members: 4\n"),
+            "{text}"
+        );
         assert!(
             text.contains("Received less acks than live nodes! Missing acks from:\n\ts2\n"),
             "{text}"

@@ -19,7 +19,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("invalid duration '{s}'");
     let body = s.strip_prefix('+').unwrap_or(s);
     if body.starts_with('-') {
-        return Err(format!("invalid duration '{s}': a timeout cannot be negative"));
+        return Err(format!(
+            "invalid duration '{s}': a timeout cannot be negative"
+        ));
     }
     if body == "0" {
         return Ok(Duration::ZERO);
@@ -64,8 +66,7 @@ pub trait Printer {
     /// An ack arrived.
     fn ack(&mut self, out: &mut dyn Write, from: &str) -> std::io::Result<()>;
     /// A response arrived.
-    fn response(&mut self, out: &mut dyn Write, from: &str, payload: &[u8])
-        -> std::io::Result<()>;
+    fn response(&mut self, out: &mut dyn Write, from: &str, payload: &[u8]) -> std::io::Result<()>;
     /// The query closed.
     fn finished(&mut self, out: &mut dyn Write) -> std::io::Result<()>;
 }
@@ -103,12 +104,7 @@ impl Printer for TextPrinter {
         out.flush()
     }
 
-    fn response(
-        &mut self,
-        out: &mut dyn Write,
-        from: &str,
-        payload: &[u8],
-    ) -> std::io::Result<()> {
+    fn response(&mut self, out: &mut dyn Write, from: &str, payload: &[u8]) -> std::io::Result<()> {
         self.responses += 1;
         // One trailing newline is dropped, as serf does.
         let payload = payload.strip_suffix(b"\n").unwrap_or(payload);
@@ -150,7 +146,9 @@ impl Printer for JsonPrinter {
     }
 
     fn ack(&mut self, _out: &mut dyn Write, from: &str) -> std::io::Result<()> {
-        self.acks.get_or_insert_with(Vec::new).push(from.to_string());
+        self.acks
+            .get_or_insert_with(Vec::new)
+            .push(from.to_string());
         Ok(())
     }
 

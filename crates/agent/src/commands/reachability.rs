@@ -181,7 +181,9 @@ mod tests {
         assert!(verdict.text.starts_with(
             "Received less acks than live nodes! Missing acks from:\n\ta\n\tc\nThis could mean Serf gossip packets"
         ), "{}", verdict.text);
-        assert!(verdict.text.ends_with("* Verify networking equipment is functional\n"));
+        assert!(verdict
+            .text
+            .ends_with("* Verify networking equipment is functional\n"));
     }
 
     #[test]

@@ -191,7 +191,8 @@ impl Client {
 
     /// The next record of stream `seq` (waits without a bound).
     pub async fn next_record<R: DeserializeOwned>(&mut self, seq: u64) -> Result<R, ClientError> {
-        let decode = |body: &[u8]| proto::decode(body).map_err(|e| ClientError::Decode(e.to_string()));
+        let decode =
+            |body: &[u8]| proto::decode(body).map_err(|e| ClientError::Decode(e.to_string()));
         if let Some(body) = self.streams.get_mut(&seq).and_then(VecDeque::pop_front) {
             return decode(&body);
         }

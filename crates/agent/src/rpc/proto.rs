@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 pub use super::cmd::{
     AuthRequest, CoordinateRequest, CoordinateResponse, EventRequest, ForceLeaveRequest,
     HandshakeRequest, JoinRequest, JoinResponse, LogRecord, MemberEventRecord,
-    MembersFilteredRequest, MembersResponse, MonitorRequest, PendingQuery, QueryEventRecord, QueryRecord,
-    QueryRequest, RespondRequest, RpcCoordinate, Stats, StopRequest, StreamRecord, StreamRequest,
-    TagsRequest, UserEventRecord, NO_PENDING_QUERY, RECORD_ACK, RECORD_DONE, RECORD_RESPONSE,
+    MembersFilteredRequest, MembersResponse, MonitorRequest, PendingQuery, QueryEventRecord,
+    QueryRecord, QueryRequest, RespondRequest, RpcCoordinate, Stats, StopRequest, StreamRecord,
+    StreamRequest, TagsRequest, UserEventRecord, NO_PENDING_QUERY, RECORD_ACK, RECORD_DONE,
+    RECORD_RESPONSE,
 };
 
 /// Go writes an empty slice or map as nil: read nil as the empty value.

@@ -15,10 +15,7 @@ use crate::rpc::server::{frame, Connection};
 #[serde(rename_all = "PascalCase", default)]
 pub struct QueryRequest {
     /// Only these nodes answer (empty: all). Written as nil when empty, as the Go CLI does.
-    #[serde(
-        serialize_with = "empty_as_nil",
-        deserialize_with = "nil_default"
-    )]
+    #[serde(serialize_with = "empty_as_nil", deserialize_with = "nil_default")]
     pub filter_nodes: Vec<String>,
     /// Only members whose tag KEY matches the regular expression VALUE answer.
     #[serde(deserialize_with = "nil_default")]
@@ -183,7 +180,10 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(enc(&filtered), hex(CLI_QUERY_FILTERED));
-        assert_eq!(proto::decode::<QueryRequest>(&hex(CLI_QUERY)).unwrap(), plain);
+        assert_eq!(
+            proto::decode::<QueryRequest>(&hex(CLI_QUERY)).unwrap(),
+            plain
+        );
         assert_eq!(
             proto::decode::<QueryRequest>(&hex(CLI_QUERY_FILTERED)).unwrap(),
             filtered
