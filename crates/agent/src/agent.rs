@@ -64,6 +64,7 @@ impl Agent {
         let guard = LanGuard::new(config.dc.clone());
         let mut serf_cfg = SerfConfig::new(swim, config.tags.clone());
         serf_cfg.guard = Some(Box::new(guard));
+        serf_cfg.reconnect_interval = config.reconnect_interval;
         let seed: u64 = rand_seed();
         let serf = Serf::new(serf_cfg, seed, bound.now())
             .map_err(|e| anyhow!("cannot start the pool: {e}"))?;

@@ -260,4 +260,7 @@ pub struct AgentArgs {
     /// user:NAME, query, query:NAME, * (repeatable).
     #[arg(long = "event-handler", value_name = "[FILTER=]COMMAND")]
     pub event_handlers: Vec<String>,
+    /// Seconds between attempts to reach failed members again (default 30, as Serf).
+    #[arg(long)]
+    pub reconnect_interval: Option<u64>,
 }

@@ -63,6 +63,8 @@ pub struct FileConfig {
     /// Event handler specs, `[FILTER=]COMMAND` (before those given as options).
     #[serde(default)]
     pub event_handlers: Vec<String>,
+    /// Seconds between reconnect attempts to failed members.
+    pub reconnect_interval: Option<u64>,
 }
 
 /// The agent's settled configuration.
@@ -90,6 +92,8 @@ pub struct AgentConfig {
     pub join_timeout: Duration,
     /// Event handler scripts, one entry per filter (file first, then options).
     pub event_handlers: Vec<crate::handler::EventScript>,
+    /// How often to try to reach failed members again (Serf's `reconnect_interval`).
+    pub reconnect_interval: Duration,
 }
 
 /// Parse `IP:PORT` or `[IPv6]:PORT`, naming the option in the error.
@@ -187,6 +191,14 @@ impl AgentConfig {
         let mut handler_specs = file.event_handlers;
         handler_specs.extend(args.event_handlers.iter().cloned());
         let event_handlers = crate::handler::parse_event_scripts(&handler_specs)?;
+        let reconnect_interval = args
+            .reconnect_interval
+            .or(file.reconnect_interval)
+            .unwrap_or(30);
+        if reconnect_interval == 0 {
+            bail!("reconnect interval must be at least 1 second");
+        }
+        let reconnect_interval = Duration::from_secs(reconnect_interval);
         Ok(AgentConfig {
             node,
             dc,
@@ -199,6 +211,7 @@ impl AgentConfig {
             log_level,
             join_timeout,
             event_handlers,
+            reconnect_interval,
         })
     }
 
@@ -242,6 +255,16 @@ mod tests {
         assert_eq!(c.tags.get("dc").map(String::as_str), Some("dc1"));
         assert_eq!(c.rpc_addr, "127.0.0.1:7373".parse().unwrap());
         assert_eq!(c.profile, Profile::Lan);
+        assert_eq!(c.reconnect_interval, Duration::from_secs(30));
+        let mut a = args();
+        a.reconnect_interval = Some(5);
+        let c = AgentConfig::load(&a).unwrap();
+        assert_eq!(c.reconnect_interval, Duration::from_secs(5));
+        a.reconnect_interval = Some(0);
+        assert!(AgentConfig::load(&a)
+            .unwrap_err()
+            .to_string()
+            .contains("reconnect interval"));
     }
 
     #[test]

@@ -214,7 +214,11 @@ mod tests {
         let d = DepthLimits { min: 100, ..d };
         assert_eq!(d.max_for(10), 100, "2 x 10 = 20 < 100");
         assert_eq!(d.max_for(60), 120);
-        assert_eq!(d.max_for(5000), 10_000, "may exceed max_queue_depth, as Serf");
+        assert_eq!(
+            d.max_for(5000),
+            10_000,
+            "may exceed max_queue_depth, as Serf"
+        );
     }
 
     #[test]

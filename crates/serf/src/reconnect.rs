@@ -102,7 +102,11 @@ mod tests {
         let s = cluster(3, 4, 1);
         let mut draws = vec![u64::MAX, 6].into_iter();
         let got = choose(&s, &mut || draws.next().unwrap_or(0));
-        assert_eq!(got.map(|(n, _)| n.to_string()), Some("f2".into()), "6 % 4 = 2");
+        assert_eq!(
+            got.map(|(n, _)| n.to_string()),
+            Some("f2".into()),
+            "6 % 4 = 2"
+        );
         // me + 5 alive + 2 failed: p = 2 / 6 = 1/3.
         let s = cluster(5, 2, 0);
         let third = |x: f32| (u64::from((x * (1u32 << 24) as f32) as u32)) << 40;

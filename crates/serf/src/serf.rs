@@ -173,7 +173,10 @@ impl Serf {
             min: min_queue_depth,
         };
         if !disable_coordinates {
-            st.coords = Some(Coordinates::new(swim.name.clone(), VivaldiConfig::default()));
+            st.coords = Some(Coordinates::new(
+                swim.name.clone(),
+                VivaldiConfig::default(),
+            ));
         }
         let node = Node::new(swim, meta, seed, now)?;
         let mut serf = Serf {
@@ -389,8 +392,7 @@ impl Serf {
             return;
         }
         let node = &mut self.node;
-        let Some((_, addr)) = crate::reconnect::choose(&self.st, &mut || node.random_u64())
-        else {
+        let Some((_, addr)) = crate::reconnect::choose(&self.st, &mut || node.random_u64()) else {
             return;
         };
         let mut hooks = SerfHooks {

@@ -395,9 +395,17 @@ mod tests {
             // The residual of this step: filtered rtt (10 ms) − raw distance after Vivaldi.
             slots[n % 4] = 0.010 - c.coordinate().raw_distance_to(&other);
             let sum = slots[0] + slots[1] + slots[2] + slots[3];
-            assert_eq!(c.coordinate().adjustment, sum / 8.0, "after {} samples", n + 1);
+            assert_eq!(
+                c.coordinate().adjustment,
+                sum / 8.0,
+                "after {} samples",
+                n + 1
+            );
         }
-        assert!(c.coordinate().adjustment > 0.0, "under-estimates: positive adjustment");
+        assert!(
+            c.coordinate().adjustment > 0.0,
+            "under-estimates: positive adjustment"
+        );
     }
 
     #[test]
@@ -433,8 +441,13 @@ mod tests {
         let ok = at(&[0.0; 8], 1.0, 1.0e-5);
         let o = name("o");
         assert_eq!(
-            c.update(&o, &at(&[0.0; 7], 1.0, 1.0e-5), Duration::from_millis(1), &mut no_rng())
-                .unwrap_err(),
+            c.update(
+                &o,
+                &at(&[0.0; 7], 1.0, 1.0e-5),
+                Duration::from_millis(1),
+                &mut no_rng()
+            )
+            .unwrap_err(),
             UpdateError::Dimension { got: 7, want: 8 }
         );
         let mut nan = ok.clone();
@@ -462,7 +475,9 @@ mod tests {
         assert!(c.latency_samples.is_empty(), "no sample recorded");
         // Exactly 10 s and exactly 0 are in range.
         let far = at(&[0.5; 8], 1.0, 1.0e-5);
-        assert!(c.update(&o, &far, Duration::from_secs(10), &mut no_rng()).is_ok());
+        assert!(c
+            .update(&o, &far, Duration::from_secs(10), &mut no_rng())
+            .is_ok());
         assert!(c.update(&o, &far, Duration::ZERO, &mut no_rng()).is_ok());
     }
 

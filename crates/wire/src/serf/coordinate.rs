@@ -297,8 +297,16 @@ mod tests {
         c.vec[3] = f64::NAN;
         assert!(!c.is_valid());
         for f in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
-            assert!(!Coordinate { error: f, ..fresh() }.is_valid());
-            assert!(!Coordinate { height: f, ..fresh() }.is_valid());
+            assert!(!Coordinate {
+                error: f,
+                ..fresh()
+            }
+            .is_valid());
+            assert!(!Coordinate {
+                height: f,
+                ..fresh()
+            }
+            .is_valid());
             assert!(!Coordinate {
                 adjustment: f,
                 ..fresh()
