@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use rumor_net::{Pool, PoolConfig, PoolHandle};
-use rumor_serf::{Event as SerfEvent, Member, MemberStatus, Serf, SerfConfig};
+use rumor_serf::{Event as SerfEvent, Member, Serf, SerfConfig};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 
@@ -79,6 +79,7 @@ impl Agent {
             member_events,
         });
         agent.clone().spawn_event_pump();
+        crate::handler::start(&agent);
         tracing::info!(node = %agent.config.node, dc = %agent.config.dc, gossip = %agent.lan.local_addr(), %advertise, "agent started");
         Ok(agent)
     }
@@ -112,6 +113,11 @@ impl Agent {
                         let _ = self.member_events.send(ev);
                         continue;
                     }
+                    SerfEvent::Query { name, ltime, .. } => {
+                        tracing::info!(event = "query", %name, ltime = %ltime, "query: {name}");
+                        let _ = self.member_events.send(ev);
+                        continue;
+                    }
                     _ => continue,
                 };
                 tracing::info!(event = kind, member = %m.name, addr = %m.addr, "{kind}: {}", m.name);
@@ -130,9 +136,19 @@ impl Agent {
         let _ = self.shutdown.send(true);
     }
 
-    /// Member and user events (no join or leave completions), for RPC `stream`.
+    /// Member, user and query events (no join or leave completions), for RPC `stream`.
     pub fn member_events(&self) -> broadcast::Receiver<SerfEvent> {
         self.member_events.subscribe()
+    }
+
+    /// The event handlers for `stats`: `"<event>:<name>"` -> script, as Serf shows them
+    /// (a later entry with the same key wins).
+    pub fn event_handlers(&self) -> BTreeMap<String, String> {
+        self.config
+            .event_handlers
+            .iter()
+            .map(|s| (s.stats_key(), s.script.clone()))
+            .collect()
     }
 
     /// Every member.
@@ -224,47 +240,77 @@ impl Agent {
             .map_err(|e| anyhow!("{e}"))
     }
 
+    /// Send a query (Serf's agent rule on `_serf_` names applies; `None` is a nil payload)
+    /// and follow its acks and responses until it closes.
+    pub fn query(
+        &self,
+        name: &str,
+        payload: Option<Vec<u8>>,
+        params: rumor_serf::QueryParams,
+    ) -> Result<crate::query::QueryAnswers> {
+        crate::query::start(&self.lan, name, payload, params)
+    }
+
+    /// Answer a query that reached us (delivered as `Event::Query`).
+    pub fn respond(&self, ltime: rumor_serf::LamportTime, id: u32, payload: Vec<u8>) -> Result<()> {
+        self.lan
+            .call(|serf, now| serf.respond(now, ltime, id, bytes::Bytes::from(payload)))
+            .map_err(|e| anyhow!("{e}"))
+    }
+
+    /// The cached network coordinate of member `name` (ourselves included).
+    pub fn coordinate_of(&self, name: &str) -> Option<rumor_serf::Coordinate> {
+        self.lan.call(|serf, _| serf.member_coordinate(name))
+    }
+
     /// The `stats` map: section -> key -> value, as `serf info` shows it.
     pub fn stats(&self) -> BTreeMap<String, BTreeMap<String, String>> {
-        let members = self.lan.call(|serf, _| serf.members());
-        let (health, clock, swim) = self.lan.call(|serf, _| {
+        let (health, st, swim, resets, encrypted) = self.lan.call(|serf, _| {
             (
                 serf.health_score(),
-                serf.member_clock(),
+                serf.stats(),
                 serf.swim().stats(),
+                serf.coordinate_resets(),
+                serf.keyring().is_some(),
             )
         });
-        let count = |s: MemberStatus| members.iter().filter(|m| m.status == s).count().to_string();
         let mut stats = BTreeMap::new();
         stats.insert(
             "agent".into(),
             BTreeMap::from([("name".into(), self.config.node.clone())]),
         );
-        stats.insert(
-            "runtime".into(),
-            BTreeMap::from([
-                ("os".into(), std::env::consts::OS.to_string()),
-                ("arch".into(), std::env::consts::ARCH.to_string()),
-                ("version".into(), env!("CARGO_PKG_VERSION").to_string()),
-                (
-                    "cpu_count".into(),
-                    std::thread::available_parallelism()
-                        .map(|n| n.get())
-                        .unwrap_or(1)
-                        .to_string(),
-                ),
-            ]),
-        );
-        let net = self.lan.stats();
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .to_string();
+        let mut runtime = BTreeMap::from([
+            ("os".into(), std::env::consts::OS.to_string()),
+            ("arch".into(), std::env::consts::ARCH.to_string()),
+            ("version".into(), env!("CARGO_PKG_VERSION").to_string()),
+            ("cpu_count".into(), cpus.clone()),
+            ("max_procs".into(), cpus),
+        ]);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let m = rt.metrics();
+            runtime.insert("max_procs".into(), m.num_workers().to_string());
+            runtime.insert("goroutines".into(), m.num_alive_tasks().to_string());
+        }
+        stats.insert("runtime".into(), runtime);
         stats.insert(
             "serf".into(),
             BTreeMap::from([
-                ("members".into(), members.len().to_string()),
-                ("failed".into(), count(MemberStatus::Failed)),
-                ("left".into(), count(MemberStatus::Left)),
+                ("members".into(), st.members.to_string()),
+                ("failed".into(), st.failed.to_string()),
+                ("left".into(), st.left.to_string()),
                 ("health_score".into(), health.to_string()),
-                ("member_time".into(), clock.to_string()),
-                ("encrypted".into(), "false".into()),
+                ("member_time".into(), st.member_time.to_string()),
+                ("event_time".into(), st.event_time.to_string()),
+                ("query_time".into(), st.query_time.to_string()),
+                ("intent_queue".into(), st.intent_queue.to_string()),
+                ("event_queue".into(), st.event_queue.to_string()),
+                ("query_queue".into(), st.query_queue.to_string()),
+                ("encrypted".into(), encrypted.to_string()),
+                ("coordinate_resets".into(), resets.to_string()),
                 ("packets_received".into(), swim.packets_received.to_string()),
                 ("packets_dropped".into(), swim.packets_dropped.to_string()),
                 ("streams_dropped".into(), swim.streams_dropped.to_string()),
@@ -272,6 +318,7 @@ impl Agent {
                 ("merges_vetoed".into(), swim.merges_vetoed.to_string()),
             ]),
         );
+        let net = self.lan.stats();
         stats.insert(
             "net".into(),
             BTreeMap::from([
@@ -285,6 +332,7 @@ impl Agent {
             ]),
         );
         stats.insert("tags".into(), self.config.tags.clone());
+        stats.insert("event_handlers".into(), self.event_handlers());
         stats
     }
 

@@ -32,6 +32,12 @@ pub enum Command {
     Info(InfoArgs),
     /// Stream the agent's logs.
     Monitor(MonitorArgs),
+    /// Send a query to the cluster and print the acks and responses as they arrive.
+    Query(QueryArgs),
+    /// Check that every live member answers a ping query.
+    Reachability(ReachabilityArgs),
+    /// Estimate the round trip time between two nodes from their network coordinates.
+    Rtt(RttArgs),
     /// Start a handful of agents on loopback, show them converge, kill one, show it detected.
     Demo(DemoArgs),
 }
@@ -140,6 +146,71 @@ pub struct MonitorArgs {
     pub log_level: String,
 }
 
+/// `rumor query`. (Its `--timeout` is the query's, so the connection options are spelled out
+/// here instead of flattening [`ClientArgs`].)
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// RPC address of the agent.
+    #[arg(long, default_value = "127.0.0.1:7373", env = "RUMOR_RPC_ADDR")]
+    pub rpc_addr: String,
+    /// Only this node answers (repeatable).
+    #[arg(long = "node", value_name = "NAME")]
+    pub nodes: Vec<String>,
+    /// Only members with tag KEY matching the regular expression REGEX answer (repeatable).
+    #[arg(long = "tag", value_name = "KEY=REGEX")]
+    pub tags: Vec<String>,
+    /// Query timeout as a Go duration (`500ms`, `15s`, `1m30s`); default: Serf's, scaled
+    /// to the cluster size.
+    #[arg(long, value_parser = crate::commands::query::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// Do not ask for acknowledgements.
+    #[arg(long)]
+    pub no_ack: bool,
+    /// Relay every answer through this many extra members.
+    #[arg(long, default_value_t = 0)]
+    pub relay_factor: u8,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Query name.
+    pub name: String,
+    /// Payload (bytes of the argument).
+    pub payload: Option<String>,
+}
+
+impl QueryArgs {
+    /// The connection options (10 s to reach the agent, as the serf CLI).
+    pub fn client(&self) -> ClientArgs {
+        ClientArgs {
+            rpc_addr: self.rpc_addr.clone(),
+            timeout: 10,
+        }
+    }
+}
+
+/// `rumor reachability`.
+#[derive(Debug, Args)]
+pub struct ReachabilityArgs {
+    #[command(flatten)]
+    /// Connection.
+    pub client: ClientArgs,
+    /// Print every ack and the timings.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// `rumor rtt`.
+#[derive(Debug, Args)]
+pub struct RttArgs {
+    #[command(flatten)]
+    /// Connection.
+    pub client: ClientArgs,
+    /// The first node.
+    pub node: String,
+    /// The second node (default: the agent's own).
+    pub other: Option<String>,
+}
+
 /// `rumor demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -184,6 +255,11 @@ pub struct AgentArgs {
     /// Give up joining after this many seconds (default 60).
     #[arg(long)]
     pub join_timeout: Option<u64>,
+    /// Run COMMAND (`/bin/sh -c`) on events, as Serf's `-event-handler`; FILTER is a comma
+    /// list of member-join, member-leave, member-failed, member-update, member-reap, user,
+    /// user:NAME, query, query:NAME, * (repeatable).
+    #[arg(long = "event-handler", value_name = "[FILTER=]COMMAND")]
+    pub event_handlers: Vec<String>,
     /// Seconds between attempts to reach failed members again (default 30, as Serf).
     #[arg(long)]
     pub reconnect_interval: Option<u64>,

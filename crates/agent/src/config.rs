@@ -60,6 +60,9 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     /// Seconds to keep retrying the start join.
     pub join_timeout: Option<u64>,
+    /// Event handler specs, `[FILTER=]COMMAND` (before those given as options).
+    #[serde(default)]
+    pub event_handlers: Vec<String>,
     /// Seconds between reconnect attempts to failed members.
     pub reconnect_interval: Option<u64>,
 }
@@ -87,6 +90,8 @@ pub struct AgentConfig {
     pub log_level: String,
     /// How long to keep retrying the start join.
     pub join_timeout: Duration,
+    /// Event handler scripts, one entry per filter (file first, then options).
+    pub event_handlers: Vec<crate::handler::EventScript>,
     /// How often to try to reach failed members again (Serf's `reconnect_interval`).
     pub reconnect_interval: Duration,
 }
@@ -183,6 +188,9 @@ impl AgentConfig {
         join.extend(args.join.iter().cloned());
         let join_timeout =
             Duration::from_secs(args.join_timeout.or(file.join_timeout).unwrap_or(60));
+        let mut handler_specs = file.event_handlers;
+        handler_specs.extend(args.event_handlers.iter().cloned());
+        let event_handlers = crate::handler::parse_event_scripts(&handler_specs)?;
         let reconnect_interval = args
             .reconnect_interval
             .or(file.reconnect_interval)
@@ -202,6 +210,7 @@ impl AgentConfig {
             profile,
             log_level,
             join_timeout,
+            event_handlers,
             reconnect_interval,
         })
     }
@@ -288,6 +297,36 @@ mod tests {
         let mut a = args();
         a.profile = Some("fast".into());
         assert!(AgentConfig::load(&a).is_err());
+    }
+
+    #[test]
+    fn event_handlers_from_file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.toml");
+        std::fs::write(&p, "event_handlers = [\"user:deploy=/bin/deploy\"]\n").unwrap();
+        let mut a = args();
+        a.config = Some(p);
+        a.event_handlers = vec!["member-join,member-leave=/bin/m".into()];
+        let c = AgentConfig::load(&a).unwrap();
+        let got: Vec<(String, &str)> = c
+            .event_handlers
+            .iter()
+            .map(|s| (s.stats_key(), s.script.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("user:deploy".to_string(), "/bin/deploy"),
+                ("member-join:".to_string(), "/bin/m"),
+                ("member-leave:".to_string(), "/bin/m"),
+            ]
+        );
+        let mut a = args();
+        a.event_handlers = vec!["member-joined=/bin/m".into()];
+        assert!(AgentConfig::load(&a)
+            .unwrap_err()
+            .to_string()
+            .starts_with("Invalid event script: Event 'member-joined' invoking '/bin/m'"));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`cli`]: the command line; [`config`]: settled agent configuration;
 //! - [`agent`]: a running agent (LAN pool + guard + RPC server + signals); [`guard`]: the
-//!   datacenter guard; [`logging`]: stderr plus the ring `monitor` follows;
+//!   datacenter guard; [`handler`]: Serf's event handler scripts; [`logging`]: stderr plus the ring `monitor` follows;
+//! - [`query`]: queries sent for RPC clients (name rule, answers until closed);
 //! - [`rpc`]: the Serf RPC protocol (codec, client, server); [`commands`]: one file per client
 //!   command; [`demo`]: `rumor demo`.
 
@@ -14,5 +15,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod guard;
+pub mod handler;
 pub mod logging;
+pub mod query;
 pub mod rpc;

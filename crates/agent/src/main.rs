@@ -45,6 +45,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Event(a) => commands::event::run(a).await,
         Command::Info(a) => commands::info::run(a).await,
         Command::Monitor(a) => commands::monitor::run(a).await,
+        Command::Query(a) => commands::query::run(a).await,
+        Command::Reachability(a) => commands::reachability::run(a).await,
+        Command::Rtt(a) => commands::rtt::run(a).await,
         Command::Demo(a) => {
             let ring = logging::LogRing::new();
             logging::init("warn", &ring);

@@ -9,6 +9,9 @@ pub mod join;
 pub mod leave;
 pub mod members;
 pub mod monitor;
+pub mod query;
+pub mod reachability;
+pub mod rtt;
 
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
 //! An RPC client: what the `rumor` client commands use to talk to an agent (rumor's or
 //! Serf's). One connection, handshake first, then commands with increasing `Seq`.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -47,6 +48,9 @@ pub struct Client {
     seq: u64,
     addr: String,
     timeout: Duration,
+    /// Streams started on this connection, with records that arrived while the client was
+    /// waiting for another reply (delivered by [`Client::next_record`] first).
+    streams: BTreeMap<u64, VecDeque<Vec<u8>>>,
 }
 
 impl Client {
@@ -65,6 +69,7 @@ impl Client {
             seq: 0,
             addr: addr.to_string(),
             timeout,
+            streams: BTreeMap::new(),
         };
         c.call_no_reply(
             "handshake",
@@ -108,13 +113,19 @@ impl Client {
     }
 
     async fn read_header(&mut self, seq: u64) -> Result<ResponseHeader, ClientError> {
-        // Bounded: records of other streams on this connection are skipped, a few at most.
-        for _ in 0..10_000 {
+        // Bounded: records of this connection's streams are put aside for `next_record`.
+        for _ in 0..100_000 {
             let v = self.read_value(true).await?;
             let h: ResponseHeader =
                 proto::decode(&v).map_err(|e| ClientError::Decode(e.to_string()))?;
             if h.seq == seq {
                 return Ok(h);
+            }
+            if self.streams.contains_key(&h.seq) {
+                let body = self.read_value(true).await?;
+                if let Some(q) = self.streams.get_mut(&h.seq) {
+                    q.push_back(body);
+                }
             }
         }
         Err(ClientError::Decode("no reply for our request".into()))
@@ -162,23 +173,39 @@ impl Client {
         body: &B,
     ) -> Result<u64, ClientError> {
         let seq = self.send(command, Some(body)).await?;
+        // Registered before the reply: a record may follow it at once.
+        self.streams.insert(seq, VecDeque::new());
         let h = self.read_header(seq).await?;
         if h.error.is_empty() {
             Ok(seq)
         } else {
+            self.streams.remove(&seq);
             Err(ClientError::Remote(h.error))
         }
     }
 
+    /// Forget a stream (after `stop`, or after a query's `done`): its records are dropped.
+    pub fn end_stream(&mut self, seq: u64) {
+        self.streams.remove(&seq);
+    }
+
     /// The next record of stream `seq` (waits without a bound).
     pub async fn next_record<R: DeserializeOwned>(&mut self, seq: u64) -> Result<R, ClientError> {
+        let decode =
+            |body: &[u8]| proto::decode(body).map_err(|e| ClientError::Decode(e.to_string()));
+        if let Some(body) = self.streams.get_mut(&seq).and_then(VecDeque::pop_front) {
+            return decode(&body);
+        }
         loop {
             let v = self.read_value(false).await?;
             let h: ResponseHeader =
                 proto::decode(&v).map_err(|e| ClientError::Decode(e.to_string()))?;
             let body = self.read_value(false).await?;
             if h.seq == seq {
-                return proto::decode(&body).map_err(|e| ClientError::Decode(e.to_string()));
+                return decode(&body);
+            }
+            if let Some(q) = self.streams.get_mut(&h.seq) {
+                q.push_back(body);
             }
         }
     }

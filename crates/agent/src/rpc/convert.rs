@@ -6,7 +6,9 @@ use std::net::IpAddr;
 
 use rumor_serf::{Event, MemberStatus};
 
-use super::proto::{self, MemberEventRecord, StreamRecord, UserEventRecord};
+use super::proto::{
+    self, MemberEventRecord, PendingQuery, QueryEventRecord, StreamRecord, UserEventRecord,
+};
 
 /// A member as the RPC protocol shows it.
 pub fn rpc_member(m: &rumor_serf::Member) -> proto::Member {
@@ -41,8 +43,9 @@ pub fn status_str(s: MemberStatus) -> &'static str {
     }
 }
 
-/// The `stream` record for a member or user event; `None` for the other events (join and
-/// leave completions), which are not streamed.
+/// The `stream` record for a member, user or query event (a query's `ID` is 0 until the
+/// stream registers it); `None` for the other events (join and leave completions, answers to
+/// our own queries), which are not streamed.
 pub fn stream_record(ev: &Event) -> Option<StreamRecord> {
     let (kind, m) = match ev {
         Event::MemberJoin(m) => ("member-join", m),
@@ -63,6 +66,29 @@ pub fn stream_record(ev: &Event) -> Option<StreamRecord> {
                 name: name.clone(),
                 payload: payload.to_vec(),
             }))
+        }
+        Event::Query {
+            ltime,
+            id,
+            name,
+            payload,
+            deadline,
+            ..
+        } => {
+            return Some(StreamRecord::Query(
+                QueryEventRecord {
+                    event: "query".into(),
+                    id: 0,
+                    ltime: *ltime,
+                    name: name.clone(),
+                    payload: payload.to_vec(),
+                },
+                PendingQuery {
+                    ltime: *ltime,
+                    id: *id,
+                    deadline: *deadline,
+                },
+            ))
         }
         _ => return None,
     };

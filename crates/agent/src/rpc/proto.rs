@@ -10,9 +10,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use super::cmd::{
-    AuthRequest, EventRequest, ForceLeaveRequest, HandshakeRequest, JoinRequest, JoinResponse,
-    LogRecord, MemberEventRecord, MembersFilteredRequest, MembersResponse, MonitorRequest, Stats,
-    StopRequest, StreamRecord, StreamRequest, TagsRequest, UserEventRecord,
+    AuthRequest, CoordinateRequest, CoordinateResponse, EventRequest, ForceLeaveRequest,
+    HandshakeRequest, JoinRequest, JoinResponse, LogRecord, MemberEventRecord,
+    MembersFilteredRequest, MembersResponse, MonitorRequest, PendingQuery, QueryEventRecord,
+    QueryRecord, QueryRequest, RespondRequest, RpcCoordinate, Stats, StopRequest, StreamRecord,
+    StreamRequest, TagsRequest, UserEventRecord, NO_PENDING_QUERY, RECORD_ACK, RECORD_DONE,
+    RECORD_RESPONSE,
 };
 
 /// Go writes an empty slice or map as nil: read nil as the empty value.

@@ -55,6 +55,8 @@ pub(super) struct Connection {
     pub(super) handshake: bool,
     /// Running `monitor` and `stream` subscriptions, by their request seq.
     pub(super) streams: HashMap<u64, JoinHandle<()>>,
+    /// Queries this connection's streams delivered, for `respond`.
+    pub(super) queries: cmd::SharedPending,
 }
 
 impl Connection {
@@ -74,6 +76,7 @@ impl Connection {
             out,
             handshake: false,
             streams: HashMap::new(),
+            queries: cmd::SharedPending::default(),
         };
         let mut reader = ValueReader::new();
         let mut shutdown = conn.agent.shutdown_signal();

@@ -8,12 +8,15 @@
 mod auth;
 mod event;
 mod force_leave;
+mod get_coordinate;
 mod handshake;
 mod join;
 mod leave;
 mod members;
 mod members_filtered;
 mod monitor;
+mod query;
+mod respond;
 mod stats;
 mod stop;
 mod stream;
@@ -22,14 +25,20 @@ mod tags;
 pub use auth::AuthRequest;
 pub use event::EventRequest;
 pub use force_leave::ForceLeaveRequest;
+pub use get_coordinate::{CoordinateRequest, CoordinateResponse, RpcCoordinate};
 pub use handshake::HandshakeRequest;
 pub use join::{JoinRequest, JoinResponse};
 pub use members::MembersResponse;
 pub use members_filtered::MembersFilteredRequest;
 pub use monitor::{LogRecord, MonitorRequest};
+pub use query::{QueryRecord, QueryRequest, RECORD_ACK, RECORD_DONE, RECORD_RESPONSE};
+pub(crate) use respond::SharedPending;
+pub use respond::{PendingQuery, RespondRequest, NO_PENDING_QUERY};
 pub use stats::Stats;
 pub use stop::StopRequest;
-pub use stream::{MemberEventRecord, StreamRecord, StreamRequest, UserEventRecord};
+pub use stream::{
+    MemberEventRecord, QueryEventRecord, StreamRecord, StreamRequest, UserEventRecord,
+};
 pub use tags::TagsRequest;
 
 use serde::de::DeserializeOwned;
@@ -71,6 +80,12 @@ pub(crate) enum Command {
     Stream,
     /// `stop`: end a `monitor` or `stream`.
     Stop,
+    /// `query`: send a query and stream its acks and responses.
+    Query,
+    /// `respond`: answer a query delivered by `stream`.
+    Respond,
+    /// `get-coordinate`: a node's cached network coordinate.
+    GetCoordinate,
 }
 
 /// A command name this agent does not serve; its message is the error Serf replies with.
@@ -98,6 +113,9 @@ impl Command {
             "monitor" => Command::Monitor,
             "stream" => Command::Stream,
             "stop" => Command::Stop,
+            "query" => Command::Query,
+            "respond" => Command::Respond,
+            "get-coordinate" => Command::GetCoordinate,
             other => return Err(UnsupportedCommand(other.to_string())),
         })
     }
@@ -118,6 +136,9 @@ impl Command {
             Command::Monitor => monitor::apply(conn, seq, body).await,
             Command::Stream => stream::apply(conn, seq, body).await,
             Command::Stop => stop::apply(conn, seq, body).await,
+            Command::Query => query::apply(conn, seq, body).await,
+            Command::Respond => respond::apply(conn, seq, body).await,
+            Command::GetCoordinate => get_coordinate::apply(conn, seq, body).await,
         }
     }
 }
@@ -191,6 +212,9 @@ mod tests {
             ("monitor", Command::Monitor),
             ("stream", Command::Stream),
             ("stop", Command::Stop),
+            ("query", Command::Query),
+            ("respond", Command::Respond),
+            ("get-coordinate", Command::GetCoordinate),
         ];
         for (name, want) in names {
             assert_eq!(Command::parse(name), Ok(want), "{name}");
@@ -204,8 +228,8 @@ mod tests {
             "bogus",
             "Members",
             "members_filtered",
-            "get-coordinate",
-            "query",
+            "get_coordinate",
+            "Query",
         ] {
             let err = Command::parse(name).unwrap_err();
             assert_eq!(err.0, name);

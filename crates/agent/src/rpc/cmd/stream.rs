@@ -1,10 +1,13 @@
-//! `stream`: follow member and user events through an event-handler filter; records carry
-//! the request's seq until `stop` or the connection ends.
+//! `stream`: follow member, user and query events through an event-handler filter; records
+//! carry the request's seq until `stop` or the connection ends. A query record's ID comes
+//! from the connection's counter, and the query stays pending (for `respond`) until its
+//! deadline.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::respond::{PendingQuery, SharedPending};
 use super::{Body, Next};
 use crate::rpc::convert::stream_record;
 use crate::rpc::proto::{self, nil_default, Member};
@@ -48,6 +51,28 @@ pub struct UserEventRecord {
     pub payload: Vec<u8>,
 }
 
+/// A `stream` record for a query that reached us.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct QueryEventRecord {
+    /// Always `query`.
+    pub event: String,
+    /// The connection's ID for `respond` (not the gossip ID).
+    #[serde(rename = "ID")]
+    pub id: u64,
+    /// Query clock time.
+    #[serde(rename = "LTime")]
+    pub ltime: u64,
+    /// Query name.
+    pub name: String,
+    /// Payload.
+    #[serde(
+        serialize_with = "serde_bytes::serialize",
+        deserialize_with = "crate::rpc::proto::nil_bytes"
+    )]
+    pub payload: Vec<u8>,
+}
+
 /// Anything a `stream` subscription can deliver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamRecord {
@@ -55,6 +80,9 @@ pub enum StreamRecord {
     Member(MemberEventRecord),
     /// A user event.
     User(UserEventRecord),
+    /// A query to answer with `respond`; `pending` is what `respond` needs (its `ID` is set
+    /// when the stream registers it).
+    Query(QueryEventRecord, PendingQuery),
 }
 
 impl StreamRecord {
@@ -63,13 +91,15 @@ impl StreamRecord {
         match self {
             StreamRecord::Member(m) => &m.event,
             StreamRecord::User(_) => "user",
+            StreamRecord::Query(..) => "query",
         }
     }
 
-    /// The user event's name, for `user:NAME` filters.
+    /// The user event's or query's name, for `user:NAME` and `query:NAME` filters.
     pub fn user_name(&self) -> Option<&str> {
         match self {
             StreamRecord::User(u) => Some(&u.name),
+            StreamRecord::Query(q, _) => Some(&q.name),
             StreamRecord::Member(_) => None,
         }
     }
@@ -79,6 +109,16 @@ impl StreamRecord {
         match self {
             StreamRecord::Member(m) => proto::encode(m, out),
             StreamRecord::User(u) => proto::encode(u, out),
+            StreamRecord::Query(q, _) => proto::encode(q, out),
+        }
+    }
+}
+
+/// Give a query record its connection ID, keeping the query pending until its deadline.
+fn register(rec: &mut StreamRecord, pending: &SharedPending, now: rumor_swim::Instant) {
+    if let StreamRecord::Query(q, p) = rec {
+        if let Ok(mut queries) = pending.lock() {
+            q.id = queries.register(*p, now);
         }
     }
 }
@@ -99,16 +139,19 @@ pub(super) async fn apply(conn: &mut Connection, seq: u64, body: Body<'_>) -> Ne
     conn.reply(seq, "").await;
     let mut rx = conn.agent.member_events();
     let out = conn.out.clone();
+    let agent = conn.agent.clone();
+    let pending = conn.queries.clone();
     let task = tokio::spawn(async move {
         loop {
             match rx.recv().await {
                 Ok(ev) => {
-                    let Some(rec) = stream_record(&ev) else {
+                    let Some(mut rec) = stream_record(&ev) else {
                         continue;
                     };
                     if !filter.accepts(rec.kind(), rec.user_name()) {
                         continue;
                     }
+                    register(&mut rec, &pending, agent.lan.now());
                     let Some(buf) = frame(seq, "", |buf| rec.encode(buf)) else {
                         return;
                     };
@@ -195,5 +238,52 @@ mod tests {
             .expect("valid")
             .accepts("user", Some("x")));
         assert!(EventFilter::parse("bogus").is_none());
+        let q = EventFilter::parse("query:uptime").expect("valid");
+        assert!(q.accepts("query", Some("uptime")) && !q.accepts("query", Some("other")));
+        assert!(!q.accepts("user", Some("uptime")));
+        assert!(EventFilter::parse("query")
+            .expect("valid")
+            .accepts("query", Some("x")));
+    }
+
+    fn query_record() -> StreamRecord {
+        StreamRecord::Query(
+            QueryEventRecord {
+                event: "query".into(),
+                id: 0,
+                ltime: 5,
+                name: "uptime".into(),
+                payload: b"x".to_vec(),
+            },
+            PendingQuery {
+                ltime: 5,
+                id: 77,
+                deadline: rumor_swim::Instant::from_duration(std::time::Duration::from_secs(3)),
+            },
+        )
+    }
+
+    #[test]
+    fn query_records_get_connection_ids_and_serfs_bytes() {
+        let pending = SharedPending::default();
+        let now = rumor_swim::Instant::from_duration(std::time::Duration::from_secs(1));
+        let mut a = query_record();
+        let mut b = query_record();
+        register(&mut a, &pending, now);
+        register(&mut b, &pending, now);
+        let mut out = Vec::new();
+        a.encode(&mut out).unwrap();
+        assert_eq!(
+            out,
+            b"\x85\xa5Event\xa5query\xa2ID\x01\xa5LTime\x05\xa4Name\xa6uptime\xa7Payload\xc4\x01x"
+        );
+        assert!(matches!(&b, StreamRecord::Query(q, _) if q.id == 2));
+        assert_eq!((a.kind(), a.user_name()), ("query", Some("uptime")));
+        let p = pending.lock().unwrap().get(1, now);
+        assert_eq!(p.map(|p| (p.ltime, p.id)), Some((5, 77)));
+        // Member and user records are not registered.
+        let mut m = StreamRecord::Member(MemberEventRecord::default());
+        register(&mut m, &pending, now);
+        assert_eq!(pending.lock().unwrap().len(), 2);
     }
 }
