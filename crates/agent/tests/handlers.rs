@@ -96,7 +96,7 @@ fn records(log: &Path) -> Vec<Record> {
 fn exactly_one(log: &Path, what: &str, pred: impl Fn(&Record) -> bool) -> Record {
     let started = Instant::now();
     eventually(what, Duration::from_secs(30), || {
-        records(log).iter().any(|r| pred(r))
+        records(log).iter().any(&pred)
     });
     let first_seen = started.elapsed();
     std::thread::sleep(NO_REPEAT);
