@@ -60,7 +60,8 @@ impl Agent {
             .await
             .with_context(|| format!("cannot bind the gossip address {}", config.bind))?;
         let advertise = config.advertise_addr(bound.local_addr());
-        let swim = swim_config(&config, advertise);
+        let mut swim = swim_config(&config, advertise);
+        swim.keyring = config.keyring.clone();
         let guard = LanGuard::new(config.dc.clone());
         let mut serf_cfg = SerfConfig::new(swim, config.tags.clone());
         serf_cfg.guard = Some(Box::new(guard));
@@ -78,6 +79,9 @@ impl Agent {
             member_events,
         });
         agent.clone().spawn_event_pump();
+        if let Some(path) = agent.config.keyring_file.clone() {
+            crate::keyring::spawn_file_writer(agent.clone(), path);
+        }
         tracing::info!(node = %agent.config.node, dc = %agent.config.dc, gossip = %agent.lan.local_addr(), %advertise, "agent started");
         Ok(agent)
     }
@@ -263,7 +267,7 @@ impl Agent {
                 ("left".into(), count(MemberStatus::Left)),
                 ("health_score".into(), health.to_string()),
                 ("member_time".into(), clock.to_string()),
-                ("encrypted".into(), "false".into()),
+                ("encrypted".into(), self.config.keyring.is_some().to_string()),
                 ("packets_received".into(), swim.packets_received.to_string()),
                 ("packets_dropped".into(), swim.packets_dropped.to_string()),
                 ("streams_dropped".into(), swim.streams_dropped.to_string()),

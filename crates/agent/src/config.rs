@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use rumor_wire::Keyring;
 use serde::Deserialize;
 
 use crate::cli::AgentArgs;
@@ -60,6 +61,10 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     /// Seconds to keep retrying the start join.
     pub join_timeout: Option<u64>,
+    /// Base64 encryption key (as `--encrypt`).
+    pub encrypt_key: Option<String>,
+    /// Keyring file (as `--keyring-file`).
+    pub keyring_file: Option<PathBuf>,
 }
 
 /// The agent's settled configuration.
@@ -85,6 +90,10 @@ pub struct AgentConfig {
     pub log_level: String,
     /// How long to keep retrying the start join.
     pub join_timeout: Duration,
+    /// Gossip encryption keys, primary first (`None`: plaintext).
+    pub keyring: Option<Keyring>,
+    /// The keyring file to rewrite when a key query changes the keyring.
+    pub keyring_file: Option<PathBuf>,
 }
 
 /// Parse `IP:PORT` or `[IPv6]:PORT`, naming the option in the error.
@@ -179,7 +188,13 @@ impl AgentConfig {
         join.extend(args.join.iter().cloned());
         let join_timeout =
             Duration::from_secs(args.join_timeout.or(file.join_timeout).unwrap_or(60));
+        let (keyring, keyring_file) = crate::keyring::from_config(
+            args.encrypt.as_deref().or(file.encrypt_key.as_deref()),
+            args.keyring_file.clone().or(file.keyring_file),
+        )?;
         Ok(AgentConfig {
+            keyring,
+            keyring_file,
             node,
             dc,
             bind,

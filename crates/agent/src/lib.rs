@@ -7,6 +7,7 @@
 //!   datacenter guard; [`logging`]: stderr plus the ring `monitor` follows;
 //! - [`rpc`]: the Serf RPC protocol (codec, client, server); [`commands`]: one file per client
 //!   command; [`demo`]: `rumor demo`.
+//! - [`keyring`]: encryption keys (Go-exact base64) and the atomically written keyring file.
 
 pub mod agent;
 pub mod cli;
@@ -14,5 +15,6 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod guard;
+pub mod keyring;
 pub mod logging;
 pub mod rpc;

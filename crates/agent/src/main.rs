@@ -45,6 +45,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Event(a) => commands::event::run(a).await,
         Command::Info(a) => commands::info::run(a).await,
         Command::Monitor(a) => commands::monitor::run(a).await,
+        Command::Keys(a) => commands::keys::run(a).await,
+        Command::Keygen => commands::keys::keygen(),
         Command::Demo(a) => {
             let ring = logging::LogRing::new();
             logging::init("warn", &ring);

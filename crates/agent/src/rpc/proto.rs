@@ -14,6 +14,7 @@ pub use super::cmd::{
     LogRecord, MemberEventRecord, MembersFilteredRequest, MembersResponse, MonitorRequest, Stats,
     StopRequest, StreamRecord, StreamRequest, TagsRequest, UserEventRecord,
 };
+pub use super::cmd::{KeyRequest, KeysResponse};
 
 /// Go writes an empty slice or map as nil: read nil as the empty value.
 pub(crate) fn nil_default<'de, D, T>(d: D) -> Result<T, D::Error>

@@ -10,6 +10,7 @@ mod event;
 mod force_leave;
 mod handshake;
 mod join;
+mod keys;
 mod leave;
 mod members;
 mod members_filtered;
@@ -24,6 +25,7 @@ pub use event::EventRequest;
 pub use force_leave::ForceLeaveRequest;
 pub use handshake::HandshakeRequest;
 pub use join::{JoinRequest, JoinResponse};
+pub use keys::{KeyRequest, KeysResponse};
 pub use members::MembersResponse;
 pub use members_filtered::MembersFilteredRequest;
 pub use monitor::{LogRecord, MonitorRequest};
@@ -71,6 +73,8 @@ pub(crate) enum Command {
     Stream,
     /// `stop`: end a `monitor` or `stream`.
     Stop,
+    /// `install-key`, `use-key`, `remove-key`, `list-keys`: a key query across the cluster.
+    Key(keys::KeyCommand),
 }
 
 /// A command name this agent does not serve; its message is the error Serf replies with.
@@ -98,6 +102,10 @@ impl Command {
             "monitor" => Command::Monitor,
             "stream" => Command::Stream,
             "stop" => Command::Stop,
+            "install-key" => Command::Key(keys::KeyCommand::Install),
+            "use-key" => Command::Key(keys::KeyCommand::Use),
+            "remove-key" => Command::Key(keys::KeyCommand::Remove),
+            "list-keys" => Command::Key(keys::KeyCommand::List),
             other => return Err(UnsupportedCommand(other.to_string())),
         })
     }
@@ -118,6 +126,7 @@ impl Command {
             Command::Monitor => monitor::apply(conn, seq, body).await,
             Command::Stream => stream::apply(conn, seq, body).await,
             Command::Stop => stop::apply(conn, seq, body).await,
+            Command::Key(k) => keys::apply(conn, seq, body, k).await,
         }
     }
 }
@@ -191,6 +200,10 @@ mod tests {
             ("monitor", Command::Monitor),
             ("stream", Command::Stream),
             ("stop", Command::Stop),
+            ("install-key", Command::Key(keys::KeyCommand::Install)),
+            ("use-key", Command::Key(keys::KeyCommand::Use)),
+            ("remove-key", Command::Key(keys::KeyCommand::Remove)),
+            ("list-keys", Command::Key(keys::KeyCommand::List)),
         ];
         for (name, want) in names {
             assert_eq!(Command::parse(name), Ok(want), "{name}");
