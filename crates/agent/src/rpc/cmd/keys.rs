@@ -44,7 +44,7 @@ pub struct KeysResponse {
 
 /// Which key command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum KeyCommand {
+pub(crate) enum KeyCommand {
     /// `install-key`.
     Install,
     /// `use-key`.
