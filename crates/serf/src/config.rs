@@ -38,6 +38,9 @@ pub struct SerfConfig {
     pub user_event_size_limit: usize,
     /// Who may enter the member table (e.g. the datacenter guard); `None` admits everyone.
     pub guard: Option<Box<dyn MemberGuard + Send>>,
+    /// Do not run the `_serf_conflict` vote when another node claims our name (Serf's
+    /// `EnableNameConflictResolution` inverted, the agent's `disable_name_resolution`). false.
+    pub disable_name_resolution: bool,
 }
 
 impl SerfConfig {
@@ -55,6 +58,7 @@ impl SerfConfig {
             recent_intent_timeout: Duration::from_secs(5 * 60),
             user_event_size_limit: USER_EVENT_SIZE_LIMIT,
             guard: None,
+            disable_name_resolution: false,
         }
     }
 
@@ -91,6 +95,7 @@ impl std::fmt::Debug for SerfConfig {
             .field("recent_intent_timeout", &self.recent_intent_timeout)
             .field("user_event_size_limit", &self.user_event_size_limit)
             .field("guard", &self.guard.is_some())
+            .field("disable_name_resolution", &self.disable_name_resolution)
             .finish()
     }
 }

@@ -1,7 +1,7 @@
 //! The errors of [`crate::Serf`]'s constructor and commands.
 
 use rumor_swim::ConfigError;
-use rumor_wire::serf::TagsError;
+use rumor_wire::serf::{LamportTime, TagsError};
 
 /// Why a Serf command or constructor failed. Every variant leaves the state unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +32,56 @@ pub enum SerfError {
     /// The command needs a live member, but this one is leaving or has left.
     #[error("this member is leaving or has left the cluster")]
     NotAlive,
+    /// Queries need Serf protocol 4 or later; we speak the one carried here (Serf's
+    /// `FeatureNotSupported`). Nothing was sent.
+    #[error("Feature not supported")]
+    FeatureNotSupported(u8),
+    /// The encoded query (type byte included) is larger than Serf's `QuerySizeLimit`.
+    /// Nothing was sent, the query clock did not move.
+    #[error("query exceeds limit of {limit} bytes")]
+    QuerySizeLimit {
+        /// Encoded length.
+        len: usize,
+        /// The limit (1024).
+        limit: usize,
+    },
+    /// A tag filter's expression is not a valid regular expression. Nothing was sent.
+    #[error("Failed to format filters: tag {tag}: bad regular expression {expr:?}: {error}")]
+    BadTagFilter {
+        /// The tag.
+        tag: String,
+        /// The expression.
+        expr: String,
+        /// Why it does not compile.
+        error: String,
+    },
+    /// No query with this time and id is waiting for our answer (never delivered to us, or
+    /// its deadline passed and it was forgotten). Nothing was sent.
+    #[error("unknown query (LTime {ltime}, ID {id})")]
+    UnknownQuery {
+        /// The query's time.
+        ltime: LamportTime,
+        /// The query's id.
+        id: u32,
+    },
+    /// We already answered this query (one response per query). Nothing was sent.
+    #[error("response already sent")]
+    AlreadyResponded,
+    /// The query's deadline has passed. Nothing was sent.
+    #[error("response is past the deadline")]
+    PastDeadline,
+    /// The encoded response (type byte included) is larger than Serf's
+    /// `QueryResponseSizeLimit`. Nothing was sent; a smaller answer may still be sent.
+    #[error("response exceeds limit of {limit} bytes")]
+    ResponseSizeLimit {
+        /// Encoded length.
+        len: usize,
+        /// The limit (1024).
+        limit: usize,
+    },
+    /// A key query other than list-keys needs a key. Nothing was sent.
+    #[error("a key is required for {0}")]
+    MissingKey(&'static str),
 }
 
 /// Why a graceful leave ended without completing, as Serf's `Leave` fails. Effect on state:

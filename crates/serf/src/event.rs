@@ -3,8 +3,9 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use rumor_swim::{JoinError, JoinId};
+use rumor_swim::{Instant, JoinError, JoinId};
 use rumor_wire::serf::LamportTime;
+use rumor_wire::{Key, Name};
 
 use crate::error::LeaveError;
 use crate::member::Member;
@@ -50,5 +51,63 @@ pub enum Event {
     LeaveFinished {
         /// Why the leave did not complete, if it did not.
         error: Option<LeaveError>,
+    },
+    /// A user query reached us and passed its filters; answer it with
+    /// [`Serf::respond`](crate::Serf::respond) before `deadline`. Internal `_serf_*` queries
+    /// are answered by the core and never appear.
+    Query {
+        /// The query's time.
+        ltime: LamportTime,
+        /// The query's id.
+        id: u32,
+        /// Query name.
+        name: String,
+        /// Payload (empty when the query carried none).
+        payload: Bytes,
+        /// The node that sent it.
+        source: Name,
+        /// Our own clock's `now` at arrival plus the query's timeout.
+        deadline: Instant,
+    },
+    /// An ack to a query of ours (at most one per sender).
+    QueryAck {
+        /// The query's time.
+        ltime: LamportTime,
+        /// The query's id.
+        id: u32,
+        /// Who acked.
+        from: Name,
+    },
+    /// A response to a query of ours (the first one per sender; relayed copies are dropped).
+    QueryResponse {
+        /// The query's time.
+        ltime: LamportTime,
+        /// The query's id.
+        id: u32,
+        /// Who answered.
+        from: Name,
+        /// The answer.
+        payload: Bytes,
+    },
+    /// A query of ours reached its deadline; nothing more will arrive for it.
+    QueryClosed {
+        /// The query's time.
+        ltime: LamportTime,
+        /// The query's id.
+        id: u32,
+    },
+    /// A key query changed our keyring (now these keys, primary first). The agent rewrites
+    /// its keyring file.
+    KeyringChanged {
+        /// The keys, primary first.
+        keys: Vec<Key>,
+    },
+    /// We lost the `_serf_conflict` vote: most members know another node under our name.
+    /// Serf shuts down here; the driver must stop this member.
+    NameConflictLost {
+        /// Answers naming our address.
+        matching: usize,
+        /// Answers counted.
+        responses: usize,
     },
 }

@@ -9,12 +9,14 @@
 //! - **member status** (alive, leaving, left, failed) driven by SWIM notifications plus
 //!   intents, graceful leave, force-leave (with prune), and reaping of failed and left members;
 //! - Serf's **push-pull state** (clocks, status times, left members, the user-event ring);
-//! - **user events** (dedupe by the 512-slot ring, rebroadcast, delivery), and enough of
-//!   queries to gossip them on (dedupe, rebroadcast) and relay answers.
+//! - **user events** (dedupe by the 512-slot ring, rebroadcast, delivery);
+//! - **queries**: sending ([`Serf::query`]) with filters, acks, relays and a response
+//!   collector; handling and delivery ([`Event::Query`]); answers ([`Serf::respond`]); the
+//!   internal `_serf_*` queries (ping, the name-conflict vote, and the key queries over the
+//!   node's keyring, counted with [`KeyTally`]).
 //!
-//! Not yet here (later work, with room left for it): answering queries and internal
-//! `_serf_*` queries, Vivaldi coordinates in acks, reconnect attempts to failed members,
-//! snapshots, name-conflict resolution.
+//! Not yet here (later work, with room left for it): Vivaldi coordinates in acks, reconnect
+//! attempts to failed members, snapshots.
 //!
 //! Like the core, it reads no clock and no global randomness: `now` is passed in and every
 //! map that affects output is ordered.
@@ -22,15 +24,20 @@
 mod broadcast;
 mod clock;
 mod config;
+mod conflict;
 mod error;
 mod event;
 mod guard;
 mod hooks;
 mod intent;
+mod internal_query;
+mod key_query;
 mod member;
 mod message;
 mod push_pull;
 mod query;
+mod query_collector;
+mod relay;
 mod serf;
 mod state;
 mod timer;
@@ -41,7 +48,11 @@ pub use config::SerfConfig;
 pub use error::{LeaveError, SerfError};
 pub use event::Event;
 pub use guard::MemberGuard;
+pub use key_query::{KeyOp, KeyReport, KeyResponse, KeyResponseError, KeyTally};
 pub use member::{Member, MemberStatus};
+pub use query::{
+    default_query_timeout, QueryHandle, QueryParams, INTERNAL_QUERY_PREFIX, QUERY_TIMEOUT_MULT,
+};
 pub use rumor_swim::{
     Core, Instant, JoinError, JoinId, JoinOutcome, Refusal, StreamId, StreamStep, Transmit, Verdict,
 };

@@ -5,17 +5,26 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use rumor_swim::Instant;
-use rumor_wire::serf::SerfMessage;
+use rumor_wire::serf::{Query, QueryResponse, SerfMessage};
 
 use crate::state::State;
 
-/// A message a relay asks us to forward: send `msg` to `to` as one datagram.
-pub(crate) type Forward = (SocketAddr, Bytes);
+/// What a user message leaves for [`crate::Serf`] to do with the node: a query needs to send
+/// answers and draw randomness, a relay to send a datagram.
+#[derive(Debug)]
+pub(crate) enum Followup {
+    /// A relay asks us to forward `msg` to `to` as one datagram.
+    Forward(SocketAddr, Bytes),
+    /// A query to handle; its exact received bytes are gossiped on if it is new.
+    Query(Query, Bytes),
+    /// An ack or response to a query of ours.
+    Response(QueryResponse),
+}
 
 impl State {
-    /// Handles one user message (`NotifyMsg`). A relay message is not ours to handle: its
-    /// inner message comes back to be forwarded.
-    pub(crate) fn notify_msg(&mut self, now: Instant, raw: Bytes) -> Option<Forward> {
+    /// Handles one user message (`NotifyMsg`). Queries, answers and relays come back as a
+    /// [`Followup`].
+    pub(crate) fn notify_msg(&mut self, now: Instant, raw: Bytes) -> Option<Followup> {
         if raw.is_empty() {
             return None;
         }
@@ -44,21 +53,15 @@ impl State {
                     self.queues.push_event_raw(raw);
                 }
             }
-            SerfMessage::Query(q) => {
-                if self.handle_query(&q) {
-                    self.queues.push_query_raw(raw);
-                }
-            }
-            SerfMessage::QueryResponse(r) => {
-                tracing::debug!(from = %r.from, id = r.id, "query response for no query of ours; ignored");
-            }
+            SerfMessage::Query(q) => return Some(Followup::Query(q, raw)),
+            SerfMessage::QueryResponse(r) => return Some(Followup::Response(r)),
             SerfMessage::Relay(r) => {
                 let to: SocketAddr = r.header.dest_addr;
                 if r.message.is_empty() {
                     return None;
                 }
                 tracing::debug!(%to, dest = %r.header.dest_name, "relaying a message");
-                return Some((to, r.message));
+                return Some(Followup::Forward(to, r.message));
             }
             other => {
                 tracing::warn!(kind = %other.message_type(), "Serf message of a type not sent alone; ignored");

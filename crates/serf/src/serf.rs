@@ -40,8 +40,9 @@ use crate::event::Event;
 use crate::guard::MemberGuard;
 use crate::hooks::SerfHooks;
 use crate::member::{Member, MemberStatus};
+use crate::message::Followup;
 use crate::state::{State, Timing};
-use crate::timer::{Fixed, Prune};
+use crate::timer::{Fixed, Keyed, Prune};
 use crate::{MEMBERLIST_PROTOCOL, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
 
 /// Our own lifecycle (Go `SerfState`, without shutdown: the driver just stops calling).
@@ -96,10 +97,12 @@ pub struct SerfStats {
 /// One member of a Serf pool: SWIM underneath, Serf's member status, intents, tags and user
 /// events on top. See the module docs.
 pub struct Serf {
-    node: Node,
-    st: State,
+    pub(crate) node: Node,
+    pub(crate) st: State,
     guard: Option<Box<dyn MemberGuard + Send>>,
-    protocol_version: u8,
+    pub(crate) protocol_version: u8,
+    /// No `_serf_conflict` vote when another node claims our name.
+    pub(crate) disable_name_resolution: bool,
     user_event_size_limit: usize,
     leave: LeavePhase,
     /// Joins that asked not to replay old events.
@@ -136,6 +139,7 @@ impl Serf {
             recent_intent_timeout,
             user_event_size_limit,
             guard,
+            disable_name_resolution,
         } = config;
         swim.protocol_version = MEMBERLIST_PROTOCOL;
         swim.delegate_versions = [PROTOCOL_VERSION_MIN, PROTOCOL_VERSION_MAX, protocol_version];
@@ -156,6 +160,7 @@ impl Serf {
             st,
             guard,
             protocol_version,
+            disable_name_resolution,
             user_event_size_limit,
             leave: LeavePhase::Idle,
             ignore_old: BTreeSet::new(),
@@ -197,19 +202,17 @@ impl Serf {
             E::Join(m) => self.st.on_join(now, &m),
             E::Leave(m) => self.st.on_leave(now, &m),
             E::Update(m) => self.st.on_update(&m),
-            E::UserMessage(raw) => {
-                if let Some((to, msg)) = self.st.notify_msg(now, raw) {
-                    self.node.send_best_effort(to, &msg);
-                }
-            }
+            E::UserMessage(raw) => match self.st.notify_msg(now, raw) {
+                Some(Followup::Forward(to, msg)) => self.node.send_best_effort(to, &msg),
+                Some(Followup::Query(q, raw)) => self.on_gossiped_query(now, &q, raw),
+                Some(Followup::Response(r)) => self.handle_query_response(now, r),
+                None => {}
+            },
             E::RemoteState { state, join_id, .. } => {
                 let ignore_old = join_id.is_some_and(|id| self.ignore_old.contains(&id));
                 self.st.merge_remote_state(now, &state, ignore_old);
             }
-            E::Conflict { existing, other } => {
-                // Name-conflict resolution (the `_serf_conflict` query) comes with queries.
-                tracing::warn!(node = %existing.name, existing = %existing.addr(), %other, "name conflict");
-            }
+            E::Conflict { existing, other } => self.on_name_conflict(now, &existing, other),
             E::JoinFinished { id, joined, errors } => {
                 self.ignore_old.remove(&id);
                 if joined > 0 && self.st.serf_state == SerfState::Alive {
@@ -291,7 +294,11 @@ impl Serf {
         while let Some(expired) = self.st.timers.expire(now) {
             match expired {
                 Expired::Fixed(t, at) => self.fire(now, at, t),
-                Expired::Keyed(Prune { node, ltime }, _) => {
+                Expired::Keyed(Keyed::QueryClose(ltime), _) => self.fire_query_timer(ltime, None),
+                Expired::Keyed(Keyed::QueryExpire(ltime, id), _) => {
+                    self.fire_query_timer(ltime, Some(id));
+                }
+                Expired::Keyed(Keyed::Prune(Prune { node, ltime }), _) => {
                     if self
                         .st
                         .members

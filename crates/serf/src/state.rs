@@ -21,10 +21,12 @@ use crate::clock::LamportClock;
 use crate::event::Event;
 use crate::intent::{IntentKind, RecentIntents};
 use crate::member::{Member, MemberState, MemberStatus};
-use crate::query::QueryRing;
+use crate::query::{Pending, QueryRing};
+use crate::query_collector::Collector;
 use crate::serf::SerfState;
 use crate::timer::Timers;
 use crate::user_event::EventRing;
+use rumor_wire::serf::LamportTime;
 
 /// The durations Serf's state machine uses (copied from [`crate::SerfConfig`]).
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +60,10 @@ pub(crate) struct State {
     pub(crate) event_ring: EventRing,
     /// Query ring.
     pub(crate) query_ring: QueryRing,
+    /// Collectors of the queries we sent, by query time.
+    pub(crate) collectors: BTreeMap<LamportTime, Collector>,
+    /// Queries delivered to us and not yet past their deadline, by (time, id).
+    pub(crate) pending: BTreeMap<(LamportTime, u32), Pending>,
     /// Intent, query and event queues.
     pub(crate) queues: Queues,
     /// Serf's timers.
@@ -80,6 +86,8 @@ impl State {
             intents: RecentIntents::default(),
             event_ring: EventRing::default(),
             query_ring: QueryRing::default(),
+            collectors: BTreeMap::new(),
+            pending: BTreeMap::new(),
             queues: Queues::new(retransmit_mult),
             timers: Timers::default(),
             timing,

@@ -431,6 +431,18 @@ impl Node {
         &self.config
     }
 
+    /// The keyring in use (`None` without encryption). It is read afresh for every packet
+    /// and stream sent or received.
+    pub fn keyring(&self) -> Option<&rumor_wire::Keyring> {
+        self.config.keyring.as_ref()
+    }
+
+    /// Replaces the keyring (Serf's key queries). It takes effect for the very next packet or
+    /// stream, sent or received; nothing already sent is re-encrypted.
+    pub fn set_keyring(&mut self, keyring: Option<rumor_wire::Keyring>) {
+        self.config.keyring = keyring;
+    }
+
     /// A framer for one inbound or reply stream: finds where the message ends, incrementally,
     /// within this node's stream size limit.
     pub fn stream_framing(&self) -> Box<dyn crate::core::StreamFraming> {
