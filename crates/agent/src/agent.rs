@@ -237,6 +237,7 @@ impl Agent {
                 serf.swim().stats(),
             )
         });
+        let encrypted = self.lan.call(|serf, _| serf.keyring().is_some());
         let count = |s: MemberStatus| members.iter().filter(|m| m.status == s).count().to_string();
         let mut stats = BTreeMap::new();
         stats.insert(
@@ -267,7 +268,7 @@ impl Agent {
                 ("left".into(), count(MemberStatus::Left)),
                 ("health_score".into(), health.to_string()),
                 ("member_time".into(), clock.to_string()),
-                ("encrypted".into(), self.config.keyring.is_some().to_string()),
+                ("encrypted".into(), encrypted.to_string()),
                 ("packets_received".into(), swim.packets_received.to_string()),
                 ("packets_dropped".into(), swim.packets_dropped.to_string()),
                 ("streams_dropped".into(), swim.streams_dropped.to_string()),

@@ -20,13 +20,15 @@ const K3: &str = "Q0NDQ0NDQ0NDQ0NDQ0NDQw==";
 
 const NAMES: [&str; 4] = ["r1", "s1", "r2", "s2"];
 
+/// Fields drop in order: the processes (and their logs, printed on failure) before the
+/// directory.
 struct Cluster {
-    dir: tempfile::TempDir,
+    procs: Vec<Proc>,
     ips: [String; 4],
     ports: [u16; 4],
     rpc_ports: [u16; 4],
     rpcs: [String; 4],
-    procs: Vec<Proc>,
+    dir: tempfile::TempDir,
 }
 
 fn is_rumor(i: usize) -> bool {
@@ -35,6 +37,11 @@ fn is_rumor(i: usize) -> bool {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// What a CLI said about a failure: `rumor` writes errors to stderr, `serf` to stdout.
+fn said(out: &Output) -> String {
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
 }
 
 /// An encrypted mixed cluster: r1 (rumor, keyring file holding K1) alone; s1 (serf,
@@ -243,7 +250,7 @@ fn rotate(c: &Cluster, with_rumor: bool, via: usize) {
 fn remove_primary_fails(c: &Cluster, with_rumor: bool, via: usize) {
     let out = keys(c, with_rumor, via, "--remove", Some(K2));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    let err = text(&out.stderr);
+    let err = said(&out);
     for n in NAMES {
         let line = err
             .lines()
@@ -303,7 +310,7 @@ fn rotation_started_from_rumor_keys() {
     for (i, with_rumor) in [(0, true), (0, false), (1, true)] {
         let out = keys(&c, with_rumor, i, "--install", Some("abc"));
         assert_eq!(out.status.code(), Some(1));
-        let err = text(&out.stderr);
+        let err = said(&out);
         assert!(
             err.contains("Error installing key: illegal base64 data at input byte 0"),
             "{err}"
