@@ -319,7 +319,10 @@ pub fn spawn_file_writer(agent: Arc<Agent>, path: PathBuf) {
                 Ok(SerfEvent::KeyringChanged { keys }) => keys,
                 Ok(_) => continue,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(lost = n, "keyring writer fell behind; writing the current keyring");
+                    tracing::warn!(
+                        lost = n,
+                        "keyring writer fell behind; writing the current keyring"
+                    );
                     match agent
                         .lan
                         .call(|serf, _| serf.keyring().map(|k| k.keys().to_vec()))
@@ -550,10 +553,9 @@ mod tests {
             assert_eq!(load(&p).unwrap_err().to_string(), want, "{text}");
         }
         std::fs::write(&p, "{\"a\": 1}").unwrap();
-        assert!(load(&p)
-            .unwrap_err()
-            .to_string()
-            .starts_with(&format!("keyring file {d} is not a JSON array of base64 keys: ")));
+        assert!(load(&p).unwrap_err().to_string().starts_with(&format!(
+            "keyring file {d} is not a JSON array of base64 keys: "
+        )));
         // Duplicates collapse, as memberlist's keyring does.
         std::fs::write(
             &p,

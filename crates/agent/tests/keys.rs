@@ -1,7 +1,7 @@
 //! Encryption and key rotation in mixed clusters of rumor and real Serf 0.9.4 agents, on
 //! loopback 127.0.90.x–127.0.94.x (one /24 per test). Processes are killed when a test ends,
 //! pass or fail.
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::needless_range_loop, missing_docs)]
 
 mod support;
 
@@ -63,10 +63,16 @@ fn cluster(net: u8) -> Cluster {
     };
     let p = c.start(0, None);
     c.procs.push(p);
-    eventually("r1 answers RPC", FORM, || rumor_members(&c.rpcs[0]).is_some());
+    eventually("r1 answers RPC", FORM, || {
+        rumor_members(&c.rpcs[0]).is_some()
+    });
     for i in 1..4 {
         let p = c.start(i, Some(i - 1));
         c.procs.push(p);
+        // The next agent joins this one: a serf agent exits if its -join finds nobody.
+        eventually(&format!("{} answers RPC", NAMES[i]), FORM, || {
+            c.members(i).is_some()
+        });
     }
     c.wait_all_alive(&[0, 1, 2, 3]);
     c
@@ -128,10 +134,17 @@ impl Cluster {
     /// Right now, every member lists exactly the four, all alive.
     fn assert_all_alive_now(&self, step: &str) {
         for i in 0..4 {
-            let m = self.members(i).unwrap_or_else(|| panic!("{step}: {} answers", NAMES[i]));
+            let m = self
+                .members(i)
+                .unwrap_or_else(|| panic!("{step}: {} answers", NAMES[i]));
             let mut names: Vec<_> = m.iter().map(|x| x.0.as_str()).collect();
             names.sort();
-            assert_eq!(names, ["r1", "r2", "s1", "s2"], "{step}: {} lists {m:?}", NAMES[i]);
+            assert_eq!(
+                names,
+                ["r1", "r2", "s1", "s2"],
+                "{step}: {} lists {m:?}",
+                NAMES[i]
+            );
             assert!(
                 m.iter().all(|x| x.1 == "alive"),
                 "{step}: {} lists {m:?}",
@@ -196,7 +209,11 @@ fn ok(out: &Output, step: &str, want: &str) {
         text(&out.stdout),
         text(&out.stderr)
     );
-    assert!(text(&out.stdout).contains(want), "{step}: {}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains(want),
+        "{step}: {}",
+        text(&out.stdout)
+    );
 }
 
 /// install K2, use K2, remove K1 through member `via`, checking lists and members each step.
@@ -278,9 +295,11 @@ fn rotation_started_from_serf_keys_and_a_restart_with_the_rewritten_keyring_file
     c.assert_nobody_failed();
     // r1's keyring file now holds only K2, as Serf writes it (mode 0600).
     let file = c.keyring_file();
-    eventually("r1 rewrote its keyring file", Duration::from_secs(10), || {
-        std::fs::read_to_string(&file).ok().as_deref() == Some(&format!("[\n  \"{K2}\"\n]"))
-    });
+    eventually(
+        "r1 rewrote its keyring file",
+        Duration::from_secs(10),
+        || std::fs::read_to_string(&file).ok().as_deref() == Some(&format!("[\n  \"{K2}\"\n]")),
+    );
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
@@ -298,6 +317,13 @@ fn rotation_started_from_serf_keys_and_a_restart_with_the_rewritten_keyring_file
 #[test]
 fn rotation_started_from_rumor_keys() {
     let c = cluster(91);
+    // Both kinds report the encryption.
+    let out = rumor_cli(&["info", "--format", "json", "--rpc-addr", &c.rpcs[0]]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["serf"]["encrypted"], "true");
+    let out = serf_cli(&["info", "-format=json", &format!("-rpc-addr={}", c.rpcs[1])]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["serf"]["encrypted"], "true");
     // The rumor CLI, through a rumor agent.
     rotate(&c, true, 2);
     c.assert_nobody_failed();
@@ -330,7 +356,11 @@ fn rotation_started_from_rumor_keys() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(err.contains("4/4 nodes reported failure"), "{err}");
-    assert_eq!(err.lines().filter(|l| l.starts_with("failed:")).count(), 4, "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("failed:")).count(),
+        4,
+        "{err}"
+    );
     c.assert_all_alive_now("after bad keys");
 }
 

@@ -150,7 +150,11 @@ mod tests {
     #[test]
     fn columns_align_like_columnize() {
         let rows = vec![
-            vec!["failed:".into(), "n1".into(), "Removing the primary key is not allowed".into()],
+            vec![
+                "failed:".into(),
+                "n1".into(),
+                "Removing the primary key is not allowed".into(),
+            ],
             vec!["failed:".into(), "long-node".into(), "x".into()],
         ];
         assert_eq!(

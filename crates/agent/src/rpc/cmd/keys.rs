@@ -109,16 +109,17 @@ async fn run(
     command: KeyCommand,
     key: Option<rumor_wire::Key>,
 ) -> (String, KeysResponse) {
-    tracing::info!(op = command.name(), "initiating key {} query", command.name());
+    tracing::info!(
+        op = command.name(),
+        "initiating key {} query",
+        command.name()
+    );
     // Subscribe before sending, so no answer can slip past.
     let mut rx = conn.agent.lan.subscribe();
-    let started = conn
-        .agent
-        .lan
-        .call(|serf, now| {
-            serf.key_query(now, command.op(), key)
-                .map(|h| (h, serf.num_members()))
-        });
+    let started = conn.agent.lan.call(|serf, now| {
+        serf.key_query(now, command.op(), key)
+            .map(|h| (h, serf.num_members()))
+    });
     let list = command == KeyCommand::List;
     let (handle, num_nodes) = match started {
         Ok(v) => v,
@@ -179,7 +180,11 @@ async fn run(
         String::new()
     };
     if err.is_empty() {
-        tracing::info!(op = command.name(), nodes = report.num_nodes, "key query complete");
+        tracing::info!(
+            op = command.name(),
+            nodes = report.num_nodes,
+            "key query complete"
+        );
     } else {
         tracing::warn!(op = command.name(), error = %err, "key query failed");
     }
@@ -226,7 +231,10 @@ mod tests {
         let r: KeysResponse = proto::decode(list).unwrap();
         assert_eq!(
             r.keys,
-            Some(BTreeMap::from([("DHTxZ9OjgWltEruChciP0A==".to_string(), 1)]))
+            Some(BTreeMap::from([(
+                "DHTxZ9OjgWltEruChciP0A==".to_string(),
+                1
+            )]))
         );
         let mut out = Vec::new();
         proto::encode(&r, &mut out).unwrap();
