@@ -399,3 +399,341 @@ impl Serf {
         self.answer_internal(now, reply, deadline, buf);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn key(b: u8) -> Key {
+        Key::new(&[b; 32]).unwrap()
+    }
+
+    fn request(raw: &[u8]) -> Vec<u8> {
+        SerfMessage::KeyRequest(KeyRequest {
+            key: Bytes::copy_from_slice(raw),
+        })
+        .to_bytes()
+    }
+
+    fn ring(keys: &[u8]) -> Keyring {
+        Keyring::from_keys(keys.iter().map(|b| key(*b)).collect())
+    }
+
+    /// (result, message, new keys if changed)
+    fn run(ring: Option<&Keyring>, op: KeyOp, payload: &[u8]) -> (bool, String, Option<Vec<Key>>) {
+        let (r, changed) = apply_key_op(ring, op, payload);
+        assert!(r.keys.is_none() || op == KeyOp::List);
+        (r.result, r.message, changed.map(|k| k.keys().to_vec()))
+    }
+
+    #[test]
+    fn install_use_remove_with_serfs_messages() {
+        let r = ring(&[1, 2]);
+        let ok = |keys: Option<Vec<Key>>| (true, String::new(), keys);
+        let fail = |m: &str| (false, m.to_owned(), None);
+        assert_eq!(
+            run(Some(&r), KeyOp::Install, &request(&[3; 32])),
+            ok(Some(vec![key(1), key(2), key(3)]))
+        );
+        assert_eq!(
+            run(Some(&r), KeyOp::Install, &request(&[2; 32])),
+            ok(None),
+            "already there: no-op"
+        );
+        assert!(run(Some(&r), KeyOp::Install, &request(&[3; 16])).0);
+        assert!(run(Some(&r), KeyOp::Install, &request(&[3; 24])).0);
+        assert_eq!(
+            run(Some(&r), KeyOp::Install, &request(&[3; 15])),
+            fail(BAD_KEY_SIZE)
+        );
+        assert_eq!(
+            run(Some(&r), KeyOp::Install, &request(&[])),
+            fail(BAD_KEY_SIZE)
+        );
+        assert_eq!(
+            run(Some(&r), KeyOp::Use, &request(&[2; 32])),
+            ok(Some(vec![key(2), key(1)]))
+        );
+        assert_eq!(
+            run(Some(&r), KeyOp::Use, &request(&[1; 32])),
+            ok(None),
+            "already primary"
+        );
+        assert_eq!(
+            run(Some(&r), KeyOp::Use, &request(&[3; 32])),
+            fail(KEY_NOT_FOUND)
+        );
+        assert_eq!(
+            run(Some(&r), KeyOp::Use, &request(&[3; 7])),
+            fail(KEY_NOT_FOUND)
+        );
+        assert_eq!(
+            run(Some(&r), KeyOp::Remove, &request(&[1; 32])),
+            fail(REMOVE_PRIMARY)
+        );
+        assert_eq!(
+            run(Some(&r), KeyOp::Remove, &request(&[2; 32])),
+            ok(Some(vec![key(1)]))
+        );
+        assert_eq!(
+            run(Some(&r), KeyOp::Remove, &request(&[3; 32])),
+            ok(None),
+            "absent: no error"
+        );
+        for op in [KeyOp::Install, KeyOp::Use, KeyOp::Remove] {
+            assert_eq!(
+                run(None, op, &request(&[1; 32])),
+                fail(NO_KEYRING),
+                "{op:?}"
+            );
+            let empty = Keyring::default();
+            assert_eq!(
+                run(Some(&empty), op, &request(&[1; 32])),
+                fail(NO_KEYRING),
+                "{op:?}"
+            );
+            // A request that does not decode: failure without a message (Serf only logs).
+            assert_eq!(run(Some(&r), op, &[7, 0xc1]), fail(""), "{op:?}");
+            assert_eq!(run(Some(&r), op, &[]), fail(""), "{op:?}");
+        }
+        // The type byte is skipped unread, as Serf does.
+        let mut other = request(&[3; 32]);
+        other[0] = 0;
+        assert!(run(Some(&r), KeyOp::Install, &other).0);
+    }
+
+    #[test]
+    fn list_keys_answers_primary_first_in_base64() {
+        let r = ring(&[1, 2]);
+        let (resp, changed) = apply_key_op(Some(&r), KeyOp::List, &[]);
+        assert!(changed.is_none());
+        let b1 = b64(&[1; 32]);
+        let b2 = b64(&[2; 32]);
+        assert_eq!(resp.keys, Some(vec![b1.clone(), b2]));
+        assert_eq!(resp.primary_key, b1);
+        assert!(resp.result);
+        let (resp, _) = apply_key_op(None, KeyOp::List, &request(&[]));
+        assert_eq!(
+            (resp.result, resp.message.as_str(), resp.keys),
+            (false, EMPTY_KEYRING, None)
+        );
+    }
+
+    fn answer(payload: Bytes) -> QueryResponse {
+        QueryResponse {
+            ltime: 7,
+            id: 0x5a03_99f3,
+            from: "node-1".into(),
+            flags: 0,
+            payload: Some(payload),
+        }
+    }
+
+    #[test]
+    fn a_long_key_list_is_trimmed_to_fit_1024_bytes() {
+        let keys: Vec<String> = (0..60u8).map(|i| b64(&[i; 32])).collect();
+        let resp = rumor_wire::serf::KeyResponse {
+            result: true,
+            message: String::new(),
+            keys: Some(keys.clone()),
+            primary_key: keys[0].clone(),
+        };
+        let buf = fit_key_list(resp.clone(), answer).unwrap();
+        let size = |b: &Bytes| {
+            SerfMessage::QueryResponse(answer(b.clone()))
+                .to_bytes()
+                .len()
+        };
+        assert!(size(&buf) <= 1024);
+        let SerfMessage::KeyResponse(got) = SerfMessage::decode(&buf).unwrap() else {
+            panic!()
+        };
+        let n = got.keys.as_ref().unwrap().len();
+        assert_eq!(got.keys.as_deref(), Some(&keys[..n]), "the first n keys");
+        assert_eq!(
+            got.message,
+            format!("truncated key list response, showing first {n} of 60 keys")
+        );
+        // The largest that fits: one key more (with its message) would not.
+        let one_more = rumor_wire::serf::KeyResponse {
+            keys: Some(keys[..n + 1].to_vec()),
+            message: format!(
+                "truncated key list response, showing first {} of 60 keys",
+                n + 1
+            ),
+            ..resp.clone()
+        };
+        assert!(size(&SerfMessage::KeyResponse(one_more).to_shared()) > 1024);
+        assert_eq!(
+            n, 17,
+            "17 AES-256 keys of 44 base64 characters fit an answer from node-1"
+        );
+        // A short list is sent as it is.
+        let short = rumor_wire::serf::KeyResponse {
+            keys: Some(keys[..3].to_vec()),
+            ..resp
+        };
+        let buf = fit_key_list(short.clone(), answer).unwrap();
+        assert_eq!(buf, SerfMessage::KeyResponse(short).to_shared());
+    }
+
+    fn response(result: bool, message: &str, keys: &[&str], primary: &str) -> Vec<u8> {
+        SerfMessage::KeyResponse(rumor_wire::serf::KeyResponse {
+            result,
+            message: message.into(),
+            keys: (!keys.is_empty()).then(|| keys.iter().map(|k| k.to_string()).collect()),
+            primary_key: primary.into(),
+        })
+        .to_bytes()
+    }
+
+    #[test]
+    fn the_tally_counts_as_serfs_key_manager() {
+        let mut t = KeyTally::new(6);
+        t.add("a", &response(true, "", &["K1", "K2"], "K1"));
+        t.add("b", &response(true, "truncated", &["K1"], "K1"));
+        t.add(
+            "c",
+            &response(false, "Removing the primary key is not allowed", &[], ""),
+        );
+        t.add("d", &[5, 0x80]);
+        t.add("e", &[8, 0xc1]);
+        assert!(!t.complete());
+        assert_eq!(
+            t.report().error().as_deref(),
+            Some("3/6 nodes reported failure")
+        );
+        t.add("f", &response(true, "", &["K2"], "K2"));
+        assert!(t.complete());
+        t.add("g", &response(false, "late", &[], ""));
+        let r = t.report();
+        assert_eq!(
+            (r.num_nodes, r.num_resp, r.num_err),
+            (6, 6, 3),
+            "g came after all were in"
+        );
+        assert_eq!(
+            r.messages,
+            BTreeMap::from([
+                ("b".into(), "truncated".into()),
+                ("c".into(), "Removing the primary key is not allowed".into()),
+                (
+                    "d".into(),
+                    "Invalid key query response type: [5 128]".into()
+                ),
+                (
+                    "e".into(),
+                    "Failed to decode key query response: [8 193]".into()
+                ),
+            ])
+        );
+        assert_eq!(r.keys, BTreeMap::from([("K1".into(), 2), ("K2".into(), 2)]));
+        assert_eq!(
+            r.primary_keys,
+            BTreeMap::from([("K1".into(), 2), ("K2".into(), 1), (String::new(), 1)]),
+            "a failed answer's empty primary key counts too, as in Serf"
+        );
+        let mut t = KeyTally::new(2);
+        t.add("a", &response(true, "", &[], ""));
+        assert_eq!(
+            t.report().error().as_deref(),
+            Some("1/2 nodes reported success")
+        );
+        t.add("b", &response(true, "", &[], ""));
+        assert_eq!(t.report().error(), None);
+    }
+
+    #[test]
+    fn key_op_names() {
+        for (op, name) in [
+            (KeyOp::Install, "_serf_install-key"),
+            (KeyOp::Use, "_serf_use-key"),
+            (KeyOp::Remove, "_serf_remove-key"),
+            (KeyOp::List, "_serf_list-keys"),
+        ] {
+            assert_eq!(op.query_name(), name);
+            assert_eq!(KeyOp::from_query_name(&name[6..]), Some(op));
+        }
+        assert_eq!(KeyOp::from_query_name("ping"), None);
+    }
+
+    #[test]
+    fn decodes_serfs_captured_answer() {
+        // n1's list-keys answer in the encrypted capture (payload of a query response).
+        let hex = concat!(
+            "0884a44b65797391da002c375a417049654c74672f55694651306a354d4e394b",
+            "4f5330536b48776856377546453632655642356366773da74d657373616765a0",
+            "aa5072696d6172794b6579da002c375a417049654c74672f55694651306a354d",
+            "4e394b4f5330536b48776856377546453632655642356366773da6526573756c",
+            "74c3",
+        );
+        let bytes = hex::decode(hex).unwrap();
+        let k = "7ZApIeLtg/UiFQ0j5MN9KOS0SkHwhV7uFE62eVB5cfw=".to_string();
+        assert_eq!(
+            KeyResponse::decode(&bytes),
+            Ok(KeyResponse {
+                result: true,
+                message: String::new(),
+                keys: vec![k.clone()],
+                primary_key: k
+            })
+        );
+        assert_eq!(KeyResponse::decode(&[]), Err(KeyResponseError::WrongType));
+        assert_eq!(
+            KeyResponse::decode(&[6, 0xc0]),
+            Err(KeyResponseError::WrongType)
+        );
+        assert!(matches!(
+            KeyResponse::decode(&[8]),
+            Err(KeyResponseError::Decode(_))
+        ));
+    }
+
+    fn wire_response() -> impl Strategy<Value = rumor_wire::serf::KeyResponse> {
+        (
+            any::<bool>(),
+            ".{0,20}",
+            proptest::option::of(proptest::collection::vec("[A-Za-z0-9+/=]{0,44}", 0..5)),
+            "[A-Za-z0-9+/=]{0,44}",
+        )
+            .prop_map(|(result, message, keys, primary_key)| {
+                rumor_wire::serf::KeyResponse {
+                    result,
+                    message,
+                    keys,
+                    primary_key,
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn decode_gives_back_what_was_encoded(w in wire_response()) {
+            let bytes = SerfMessage::KeyResponse(w.clone()).to_bytes();
+            let got = KeyResponse::decode(&bytes).unwrap();
+            prop_assert_eq!(got.result, w.result);
+            prop_assert_eq!(got.message, w.message);
+            prop_assert_eq!(got.keys, w.keys.unwrap_or_default());
+            prop_assert_eq!(got.primary_key, w.primary_key);
+        }
+
+        #[test]
+        fn any_bytes_are_counted_once_and_never_panic(
+            answers in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..8),
+        ) {
+            let mut t = KeyTally::new(answers.len());
+            for (i, a) in answers.iter().enumerate() {
+                t.add(&format!("n{i}"), a);
+            }
+            let r = t.report();
+            prop_assert!(t.complete());
+            prop_assert_eq!(r.num_resp, answers.len());
+            prop_assert!(r.num_err <= r.num_resp);
+            let failed = answers.iter().filter(|a| !KeyResponse::decode(a).is_ok_and(|k| k.result)).count();
+            prop_assert_eq!(r.num_err, failed);
+        }
+    }
+}

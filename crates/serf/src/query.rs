@@ -519,7 +519,14 @@ pub(crate) fn check_response_size(resp: &QueryResponse) -> Result<(), SerfError>
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::net::IpAddr;
+
+    use rumor_swim::Transmit;
+    use rumor_wire::serf::QUERY_FLAG_NO_BROADCAST;
+
     use super::*;
+    use crate::config::SerfConfig;
 
     #[test]
     fn dedupe_by_time_and_id() {
@@ -528,5 +535,414 @@ mod tests {
         assert!(!r.accept(3, 7, 4));
         assert!(r.accept(3, 8, 4));
         assert!(!r.accept(3, 9, 1000), "too old");
+        r.min_time = 10;
+        assert!(!r.accept(9, 1, 11), "before the minimum time");
+        assert!(r.accept(10, 1, 11));
+    }
+
+    #[test]
+    fn default_timeout_is_gossip_interval_x_16_x_orders_of_magnitude() {
+        let g = Duration::from_millis(200);
+        let ms = |n| default_query_timeout(g, n).as_millis();
+        assert_eq!(ms(0), 0);
+        for n in [1, 5, 9] {
+            assert_eq!(ms(n), 3200, "{n}");
+        }
+        for n in [10, 50, 99] {
+            assert_eq!(ms(n), 6400, "{n}");
+        }
+        for n in [100, 999] {
+            assert_eq!(ms(n), 9600, "{n}");
+        }
+        assert_eq!(ms(1000), 12800);
+        assert_eq!(
+            default_query_timeout(Duration::from_secs(1), 1),
+            Duration::from_secs(16)
+        );
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn tag(tag: &str, expr: &str) -> Bytes {
+        Filter::Tag {
+            tag: tag.into(),
+            expr: expr.into(),
+        }
+        .encode()
+    }
+
+    #[test]
+    fn filters_all_must_pass_with_unanchored_regexps() {
+        let t = tags(&[("role", "web"), ("idx", "3")]);
+        let pass = |f: &[Bytes]| passes_filters(f, "n3", &t);
+        assert!(pass(&[]));
+        assert!(pass(&[
+            Filter::Nodes(vec!["n1".into(), "n3".into()]).encode()
+        ]));
+        assert!(!pass(&[Filter::Nodes(vec!["n1".into()]).encode()]));
+        assert!(
+            !pass(&[Filter::Nodes(vec![]).encode()]),
+            "an empty node list admits nobody"
+        );
+        assert!(
+            pass(&[tag("role", "eb")]),
+            "unanchored: a substring matches"
+        );
+        assert!(!pass(&[tag("role", "^eb")]));
+        assert!(pass(&[tag("idx", "[0-3]"), tag("role", "w.b")]));
+        assert!(
+            !pass(&[tag("idx", "[0-3]"), tag("role", "db")]),
+            "every filter"
+        );
+        assert!(
+            pass(&[tag("dc", "^$")]),
+            "a missing tag is the empty string"
+        );
+        assert!(!pass(&[tag("dc", ".")]));
+        assert!(!pass(&[tag("role", "(")]), "a bad regexp fails the filter");
+        assert!(
+            !pass(&[Bytes::from_static(&[2, 0x90])]),
+            "unknown filter type"
+        );
+        assert!(!pass(&[Bytes::new()]), "no type byte");
+        assert!(!pass(&[Bytes::from_static(&[0, 0xc1])]), "does not decode");
+    }
+
+    #[test]
+    fn filters_are_encoded_nodes_first_then_tags_in_order() {
+        let params = QueryParams {
+            filter_nodes: vec!["a".into()],
+            filter_tags: vec![("x".into(), "1".into()), ("b".into(), "2".into())],
+            ..QueryParams::default()
+        };
+        let f = encode_filters(&params).unwrap();
+        assert_eq!(
+            f,
+            vec![
+                Filter::Nodes(vec!["a".into()]).encode(),
+                tag("x", "1"),
+                tag("b", "2")
+            ]
+        );
+        assert!(encode_filters(&QueryParams::default()).unwrap().is_empty());
+        let bad = QueryParams {
+            filter_tags: vec![("x".into(), "a(".into())],
+            ..QueryParams::default()
+        };
+        assert!(matches!(
+            encode_filters(&bad),
+            Err(SerfError::BadTagFilter { tag, expr, .. }) if tag == "x" && expr == "a("
+        ));
+    }
+
+    const ME: SocketAddr = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)), 7946);
+    const SRC: SocketAddr = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2)), 7946);
+
+    fn serf_with(protocol: u8) -> Serf {
+        let swim = rumor_swim::Config::lan("me", ME);
+        let mut c = SerfConfig::new(swim, tags(&[("role", "web")]));
+        c.protocol_version = protocol;
+        let mut s = Serf::new(c, 1, Instant::ZERO).unwrap();
+        drain(&mut s);
+        s
+    }
+
+    fn serf() -> Serf {
+        serf_with(5)
+    }
+
+    fn drain(s: &mut Serf) -> (Vec<Event>, Vec<(SocketAddr, Vec<u8>)>) {
+        let events = std::iter::from_fn(|| s.poll_event()).collect();
+        let mut sent = Vec::new();
+        while let Some(t) = s.poll_transmit() {
+            if let Transmit::Packet { to, data } = t {
+                sent.push((to, data.to_vec()));
+            }
+        }
+        (events, sent)
+    }
+
+    fn query(ltime: LamportTime, id: u32, name: &str) -> Query {
+        Query {
+            ltime,
+            id,
+            addr: SRC.ip(),
+            port: SRC.port(),
+            source_node: "src".into(),
+            filters: Vec::new(),
+            flags: QUERY_FLAG_ACK,
+            relay_factor: 0,
+            timeout: Duration::from_secs(2),
+            name: name.into(),
+            payload: Some(Bytes::from_static(b"p")),
+        }
+    }
+
+    /// The Serf message inside a user datagram we sent.
+    fn serf_msg(data: &[u8]) -> SerfMessage {
+        assert_eq!(data[0], rumor_wire::MessageType::User as u8);
+        SerfMessage::decode(&data[1..]).unwrap()
+    }
+
+    #[test]
+    fn a_query_is_witnessed_acked_at_once_and_delivered_with_its_deadline() {
+        let mut s = serf();
+        let now = Instant::ZERO + Duration::from_secs(5);
+        assert!(s.handle_query(now, &query(40, 9, "q")), "new: gossip on");
+        assert_eq!(s.query_clock(), 41, "witnessed");
+        let (events, sent) = drain(&mut s);
+        assert_eq!(
+            events,
+            vec![Event::Query {
+                ltime: 40,
+                id: 9,
+                name: "q".into(),
+                payload: Bytes::from_static(b"p"),
+                source: "src".into(),
+                deadline: now + Duration::from_secs(2),
+            }]
+        );
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0, SRC);
+        assert_eq!(
+            serf_msg(&sent[0].1),
+            SerfMessage::QueryResponse(QueryResponse {
+                ltime: 40,
+                id: 9,
+                from: "me".into(),
+                flags: QUERY_FLAG_ACK,
+                payload: None,
+            })
+        );
+        // The same query again: nothing at all.
+        assert!(!s.handle_query(now, &query(40, 9, "q")));
+        assert_eq!(drain(&mut s), (vec![], vec![]));
+    }
+
+    #[test]
+    fn a_filtered_out_query_is_still_gossiped_unless_no_broadcast() {
+        let mut s = serf();
+        let mut q = query(2, 1, "q");
+        q.filters = vec![Filter::Nodes(vec!["other".into()]).encode()];
+        assert!(s.handle_query(Instant::ZERO, &q));
+        assert_eq!(drain(&mut s), (vec![], vec![]), "no ack, no delivery");
+        let mut q = query(2, 2, "q");
+        q.flags |= QUERY_FLAG_NO_BROADCAST;
+        q.filters = vec![tag("role", "db")];
+        assert!(!s.handle_query(Instant::ZERO, &q));
+        // Passing the filters with NoBroadcast: delivered, not gossiped.
+        let mut q = query(2, 3, "q");
+        q.flags |= QUERY_FLAG_NO_BROADCAST;
+        assert!(!s.handle_query(Instant::ZERO, &q));
+        assert_eq!(drain(&mut s).0.len(), 1);
+    }
+
+    #[test]
+    fn one_response_per_query_before_its_deadline() {
+        let mut s = serf();
+        let now = Instant::ZERO;
+        let mut q = query(3, 4, "q");
+        q.flags = 0;
+        s.handle_query(now, &q);
+        let (_, sent) = drain(&mut s);
+        assert!(sent.is_empty(), "no ack asked");
+        // Too large first (Serf checks the size before anything else).
+        let big = Bytes::from(vec![0u8; 1024]);
+        assert!(matches!(
+            s.respond(now, 3, 4, big),
+            Err(SerfError::ResponseSizeLimit { limit: 1024, .. })
+        ));
+        assert_eq!(
+            s.respond(now, 3, 5, Bytes::new()),
+            Err(SerfError::UnknownQuery { ltime: 3, id: 5 })
+        );
+        let deadline = now + Duration::from_secs(2);
+        assert_eq!(
+            s.respond(deadline + Duration::from_nanos(1), 3, 4, Bytes::new()),
+            Err(SerfError::PastDeadline)
+        );
+        // At the deadline itself, still in time.
+        s.respond(deadline, 3, 4, Bytes::from_static(b"a")).unwrap();
+        let (_, sent) = drain(&mut s);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            serf_msg(&sent[0].1),
+            SerfMessage::QueryResponse(QueryResponse {
+                ltime: 3,
+                id: 4,
+                from: "me".into(),
+                flags: 0,
+                payload: Some(Bytes::from_static(b"a")),
+            })
+        );
+        assert_eq!(
+            s.respond(now, 3, 4, Bytes::new()),
+            Err(SerfError::AlreadyResponded)
+        );
+        // The deadline timer forgets it.
+        s.handle_timeout(deadline);
+        assert_eq!(
+            s.respond(now, 3, 4, Bytes::new()),
+            Err(SerfError::UnknownQuery { ltime: 3, id: 4 })
+        );
+        assert!(s.st.pending.is_empty());
+    }
+
+    #[test]
+    fn the_largest_response_that_fits_is_1024_bytes_encoded() {
+        let mut s = serf();
+        let mut q = query(3, 4, "q");
+        q.flags = 0;
+        s.handle_query(Instant::ZERO, &q);
+        let reply = s.st.pending[&(3, 4)].reply.clone();
+        let overhead = SerfMessage::QueryResponse(s.response(&reply, Bytes::from(vec![0u8; 1000])))
+            .to_bytes()
+            .len()
+            - 1000;
+        let fits = Bytes::from(vec![0u8; 1024 - overhead]);
+        let over = Bytes::from(vec![0u8; 1025 - overhead]);
+        assert_eq!(
+            s.respond(Instant::ZERO, 3, 4, over),
+            Err(SerfError::ResponseSizeLimit {
+                len: 1025,
+                limit: 1024
+            })
+        );
+        s.respond(Instant::ZERO, 3, 4, fits).unwrap();
+    }
+
+    #[test]
+    fn sending_a_query_checks_version_size_state_and_regexps_first() {
+        let mut s = serf_with(3);
+        assert_eq!(
+            s.query(Instant::ZERO, "q", Bytes::new(), QueryParams::default()),
+            Err(SerfError::FeatureNotSupported(3))
+        );
+        let mut s = serf();
+        let clock = s.query_clock();
+        let err = s
+            .query(
+                Instant::ZERO,
+                "q",
+                Bytes::from(vec![1u8; 1024]),
+                QueryParams::default(),
+            )
+            .unwrap_err();
+        assert!(matches!(err, SerfError::QuerySizeLimit { limit: 1024, len } if len > 1024));
+        let bad = QueryParams {
+            filter_tags: vec![("role".into(), "[".into())],
+            ..QueryParams::default()
+        };
+        assert!(matches!(
+            s.query(Instant::ZERO, "q", Bytes::new(), bad),
+            Err(SerfError::BadTagFilter { .. })
+        ));
+        assert_eq!(s.query_clock(), clock, "nothing sent, no clock moved");
+        assert_eq!(s.stats().query_queue, 0);
+        assert!(s.st.collectors.is_empty());
+        assert_eq!(drain(&mut s), (vec![], vec![]));
+        s.leave(Instant::ZERO);
+        assert_eq!(
+            s.query(Instant::ZERO, "q", Bytes::new(), QueryParams::default()),
+            Err(SerfError::NotAlive)
+        );
+    }
+
+    #[test]
+    fn a_query_is_handled_locally_queued_and_closed_at_its_deadline() {
+        let mut s = serf();
+        let t0 = Instant::ZERO + Duration::from_secs(1);
+        let params = QueryParams {
+            request_ack: true,
+            timeout: Some(Duration::from_millis(700)),
+            ..QueryParams::default()
+        };
+        let h = s.query(t0, "q", Bytes::from_static(b"x"), params).unwrap();
+        assert_eq!(h.ltime, 1);
+        assert_eq!(h.id >> 31, 0);
+        assert_eq!(h.deadline, t0 + Duration::from_millis(700));
+        assert_eq!(
+            s.query_clock(),
+            2,
+            "stamped with the clock, which witnessed it"
+        );
+        assert_eq!(s.stats().query_queue, 1);
+        let (events, sent) = drain(&mut s);
+        assert!(
+            matches!(&events[..], [Event::Query { ltime: 1, .. }]),
+            "{events:?}"
+        );
+        // Our own ack goes to ourselves over UDP.
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0, ME);
+        // It comes back: one QueryAck, a duplicate is dropped.
+        let ack = sent[0].1.clone();
+        s.handle_packet(t0, ME, &ack);
+        s.handle_packet(t0, ME, &ack);
+        let (events, _) = drain(&mut s);
+        assert_eq!(
+            events,
+            vec![Event::QueryAck {
+                ltime: 1,
+                id: h.id,
+                from: "me".into()
+            }]
+        );
+        // A response from someone, twice (a relayed copy): one event.
+        let resp = |from: &str, id: u32, ltime: u64| QueryResponse {
+            ltime,
+            id,
+            from: from.into(),
+            flags: 0,
+            payload: Some(Bytes::from_static(b"r")),
+        };
+        s.handle_query_response(t0, resp("a", h.id, 1));
+        s.handle_query_response(t0, resp("a", h.id, 1));
+        s.handle_query_response(t0, resp("b", h.id ^ 1, 1));
+        s.handle_query_response(t0, resp("b", h.id, 9));
+        let (events, _) = drain(&mut s);
+        assert_eq!(
+            events,
+            vec![Event::QueryResponse {
+                ltime: 1,
+                id: h.id,
+                from: "a".into(),
+                payload: Bytes::from_static(b"r")
+            }]
+        );
+        // After the deadline (timer not yet run), late answers are dropped; then it closes.
+        s.handle_query_response(h.deadline + Duration::from_nanos(1), resp("c", h.id, 1));
+        assert_eq!(drain(&mut s).0, vec![]);
+        assert!(s.poll_timeout().is_some_and(|t| t <= h.deadline));
+        s.handle_timeout(h.deadline);
+        assert_eq!(
+            drain(&mut s).0,
+            vec![Event::QueryClosed { ltime: 1, id: h.id }]
+        );
+        s.handle_query_response(h.deadline, resp("c", h.id, 1));
+        assert_eq!(drain(&mut s).0, vec![]);
+        assert!(s.st.collectors.is_empty());
+    }
+
+    #[test]
+    fn unanswered_queries_are_capped() {
+        let mut s = serf();
+        for i in 0..=MAX_PENDING_QUERIES as u32 {
+            let mut q = query(5, i, "q");
+            q.flags = 0;
+            q.timeout = Duration::from_secs(100 + u64::from(i));
+            s.handle_query(Instant::ZERO, &q);
+        }
+        assert_eq!(s.st.pending.len(), MAX_PENDING_QUERIES);
+        assert!(
+            !s.st.pending.contains_key(&(5, 0)),
+            "the one closest to its deadline went"
+        );
+        assert_eq!(s.st.timers.keyed_len(), MAX_PENDING_QUERIES);
     }
 }

@@ -35,6 +35,11 @@ pub(crate) fn k_random_members<'a>(
     out
 }
 
+/// Serf's relay candidates: alive members speaking memberlist protocol 5 or later, not us.
+pub(crate) fn not_a_relay(m: &Member, me: &str) -> bool {
+    m.status != MemberStatus::Alive || m.protocol[1] < 5 || *m.name == *me
+}
+
 /// The relay message for an encoded answer: `[9][relayHeader][answer]`.
 pub(crate) fn relay_message(dest: SocketAddr, dest_name: &str, answer: Bytes) -> Bytes {
     SerfMessage::Relay(Relay {
@@ -72,7 +77,7 @@ impl Serf {
         let targets: Vec<SocketAddr> = k_random_members(
             k,
             &members,
-            |m| m.status != MemberStatus::Alive || m.protocol[1] < 5 || m.name == me,
+            |m| not_a_relay(m, &me),
             |n| (node.random_u64() % n as u64) as usize,
         )
         .into_iter()
@@ -112,15 +117,14 @@ mod tests {
             member("me", MemberStatus::Alive, 5),
         ];
         let refs: Vec<&Member> = ms.iter().collect();
-        let skip =
-            |m: &Member| m.status != MemberStatus::Alive || m.protocol[1] < 5 || &*m.name == "me";
+        let skip = |m: &Member| not_a_relay(m, "me");
         // A scripted "random" sequence: a twice, then b, c, me (all skipped), then d.
         let mut seq = [0usize, 0, 1, 2, 4, 3].into_iter();
         let got = k_random_members(2, &refs, skip, |_| seq.next().unwrap_or(0));
         let names: Vec<&str> = got.iter().map(|m| &*m.name).collect();
         assert_eq!(names, ["a", "d"]);
 
-        // Only one eligible member: after exactly 3n = 15 draws it gives up with one.
+        // Of a, b, c only a is eligible: after exactly 3n = 9 draws it gives up with one.
         let mut draws = 0;
         let got = k_random_members(3, &refs[..3], skip, |n| {
             draws += 1;

@@ -98,14 +98,19 @@ fn alive_from_a_serf_agent_brings_its_tags_and_versions() {
 }
 
 #[test]
-fn queries_are_deduped_and_gossiped_on_and_responses_ignored() {
+fn queries_are_deduped_delivered_once_acked_and_gossiped_on() {
     let mut s = serf();
     s.handle_packet(Instant::ZERO, from(), &unhex(V8_QUERY));
     s.handle_packet(Instant::ZERO, from(), &unhex(V8_QUERY));
+    // An ack to a query that is not ours: dropped.
     s.handle_packet(Instant::ZERO, from(), &unhex(V9_ACK));
     assert_eq!(s.query_clock(), 2);
     assert_eq!(s.stats().query_queue, 1);
-    assert!(events(&mut s).is_empty());
+    let evs = events(&mut s);
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert!(
+        matches!(&evs[0], Event::Query { ltime: 1, id: 711_578_033, name, .. } if name == "uptime")
+    );
 }
 
 #[test]
