@@ -60,7 +60,8 @@ impl Agent {
             .await
             .with_context(|| format!("cannot bind the gossip address {}", config.bind))?;
         let advertise = config.advertise_addr(bound.local_addr());
-        let swim = swim_config(&config, advertise);
+        let mut swim = swim_config(&config, advertise);
+        swim.keyring = config.keyring.clone();
         let guard = LanGuard::new(config.dc.clone());
         let mut serf_cfg = SerfConfig::new(swim, config.tags.clone());
         serf_cfg.guard = Some(Box::new(guard));
@@ -80,6 +81,9 @@ impl Agent {
         });
         agent.clone().spawn_event_pump();
         crate::handler::start(&agent);
+        if let Some(path) = agent.config.keyring_file.clone() {
+            crate::keyring::spawn_file_writer(agent.clone(), path);
+        }
         tracing::info!(node = %agent.config.node, dc = %agent.config.dc, gossip = %agent.lan.local_addr(), %advertise, "agent started");
         Ok(agent)
     }

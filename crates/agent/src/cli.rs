@@ -40,6 +40,31 @@ pub enum Command {
     Rtt(RttArgs),
     /// Start a handful of agents on loopback, show them converge, kill one, show it detected.
     Demo(DemoArgs),
+    /// Manage the cluster's encryption keyring (install, use, remove, list keys).
+    Keys(KeysArgs),
+    /// Print a new random encryption key (32 bytes, base64).
+    Keygen,
+}
+
+/// `rumor keys`: exactly one of the operations.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("op").required(true).args(["install", "use_key", "remove", "list"])))]
+pub struct KeysArgs {
+    #[command(flatten)]
+    /// Connection.
+    pub client: ClientArgs,
+    /// Install this key (base64) on every member, for decryption only.
+    #[arg(long, value_name = "KEY")]
+    pub install: Option<String>,
+    /// Make this installed key (base64) the primary key on every member.
+    #[arg(long = "use", value_name = "KEY")]
+    pub use_key: Option<String>,
+    /// Remove this key (base64, not the primary) from every member.
+    #[arg(long, value_name = "KEY")]
+    pub remove: Option<String>,
+    /// List every member's keys, with how many members hold each.
+    #[arg(long)]
+    pub list: bool,
 }
 
 /// Options shared by every client command.
@@ -263,4 +288,10 @@ pub struct AgentArgs {
     /// Seconds between attempts to reach failed members again (default 30, as Serf).
     #[arg(long)]
     pub reconnect_interval: Option<u64>,
+    /// Encrypt gossip with this base64 key (16, 24 or 32 bytes); see `rumor keygen`.
+    #[arg(long, value_name = "BASE64")]
+    pub encrypt: Option<String>,
+    /// Keyring file (JSON array of base64 keys, primary first); rewritten on key rotation.
+    #[arg(long, value_name = "PATH")]
+    pub keyring_file: Option<PathBuf>,
 }

@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use rumor_wire::Keyring;
 use serde::Deserialize;
 
 use crate::cli::AgentArgs;
@@ -65,6 +66,10 @@ pub struct FileConfig {
     pub event_handlers: Vec<String>,
     /// Seconds between reconnect attempts to failed members.
     pub reconnect_interval: Option<u64>,
+    /// Base64 encryption key (as `--encrypt`).
+    pub encrypt_key: Option<String>,
+    /// Keyring file (as `--keyring-file`).
+    pub keyring_file: Option<PathBuf>,
 }
 
 /// The agent's settled configuration.
@@ -94,6 +99,10 @@ pub struct AgentConfig {
     pub event_handlers: Vec<crate::handler::EventScript>,
     /// How often to try to reach failed members again (Serf's `reconnect_interval`).
     pub reconnect_interval: Duration,
+    /// Gossip encryption keys, primary first (`None`: plaintext).
+    pub keyring: Option<Keyring>,
+    /// The keyring file to rewrite when a key query changes the keyring.
+    pub keyring_file: Option<PathBuf>,
 }
 
 /// Parse `IP:PORT` or `[IPv6]:PORT`, naming the option in the error.
@@ -199,7 +208,13 @@ impl AgentConfig {
             bail!("reconnect interval must be at least 1 second");
         }
         let reconnect_interval = Duration::from_secs(reconnect_interval);
+        let (keyring, keyring_file) = crate::keyring::from_config(
+            args.encrypt.as_deref().or(file.encrypt_key.as_deref()),
+            args.keyring_file.clone().or(file.keyring_file),
+        )?;
         Ok(AgentConfig {
+            keyring,
+            keyring_file,
             node,
             dc,
             bind,

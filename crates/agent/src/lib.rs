@@ -8,6 +8,7 @@
 //! - [`query`]: queries sent for RPC clients (name rule, answers until closed);
 //! - [`rpc`]: the Serf RPC protocol (codec, client, server); [`commands`]: one file per client
 //!   command; [`demo`]: `rumor demo`.
+//! - [`keyring`]: encryption keys (Go-exact base64) and the atomically written keyring file.
 
 pub mod agent;
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod config;
 pub mod demo;
 pub mod guard;
 pub mod handler;
+pub mod keyring;
 pub mod logging;
 pub mod query;
 pub mod rpc;

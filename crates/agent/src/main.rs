@@ -48,6 +48,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Query(a) => commands::query::run(a).await,
         Command::Reachability(a) => commands::reachability::run(a).await,
         Command::Rtt(a) => commands::rtt::run(a).await,
+        Command::Keys(a) => commands::keys::run(a).await,
+        Command::Keygen => commands::keys::keygen(),
         Command::Demo(a) => {
             let ring = logging::LogRing::new();
             logging::init("warn", &ring);

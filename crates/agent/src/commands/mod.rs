@@ -6,6 +6,7 @@ pub mod event;
 pub mod force_leave;
 pub mod info;
 pub mod join;
+pub mod keys;
 pub mod leave;
 pub mod members;
 pub mod monitor;

@@ -166,6 +166,20 @@ impl Client {
         proto::decode(&v).map_err(|e| ClientError::Decode(e.to_string()))
     }
 
+    /// A command whose reply body follows the header even on error (the key commands):
+    /// returns the header's error ("" on success) and the body, so the caller can show both.
+    pub async fn call_with_body<B: Serialize, R: DeserializeOwned>(
+        &mut self,
+        command: &str,
+        body: Option<&B>,
+    ) -> Result<(String, R), ClientError> {
+        let seq = self.send(command, body).await?;
+        let h = self.read_header(seq).await?;
+        let v = self.read_value(true).await?;
+        let r = proto::decode(&v).map_err(|e| ClientError::Decode(e.to_string()))?;
+        Ok((h.error, r))
+    }
+
     /// Start a streaming command (monitor, stream); records follow with the returned seq.
     pub async fn start_stream<B: Serialize>(
         &mut self,

@@ -11,6 +11,7 @@ mod force_leave;
 mod get_coordinate;
 mod handshake;
 mod join;
+mod keys;
 mod leave;
 mod members;
 mod members_filtered;
@@ -28,6 +29,7 @@ pub use force_leave::ForceLeaveRequest;
 pub use get_coordinate::{CoordinateRequest, CoordinateResponse, RpcCoordinate};
 pub use handshake::HandshakeRequest;
 pub use join::{JoinRequest, JoinResponse};
+pub use keys::{KeyRequest, KeysResponse};
 pub use members::MembersResponse;
 pub use members_filtered::MembersFilteredRequest;
 pub use monitor::{LogRecord, MonitorRequest};
@@ -86,6 +88,8 @@ pub(crate) enum Command {
     Respond,
     /// `get-coordinate`: a node's cached network coordinate.
     GetCoordinate,
+    /// `install-key`, `use-key`, `remove-key`, `list-keys`: a key query across the cluster.
+    Key(keys::KeyCommand),
 }
 
 /// A command name this agent does not serve; its message is the error Serf replies with.
@@ -116,6 +120,10 @@ impl Command {
             "query" => Command::Query,
             "respond" => Command::Respond,
             "get-coordinate" => Command::GetCoordinate,
+            "install-key" => Command::Key(keys::KeyCommand::Install),
+            "use-key" => Command::Key(keys::KeyCommand::Use),
+            "remove-key" => Command::Key(keys::KeyCommand::Remove),
+            "list-keys" => Command::Key(keys::KeyCommand::List),
             other => return Err(UnsupportedCommand(other.to_string())),
         })
     }
@@ -139,6 +147,7 @@ impl Command {
             Command::Query => query::apply(conn, seq, body).await,
             Command::Respond => respond::apply(conn, seq, body).await,
             Command::GetCoordinate => get_coordinate::apply(conn, seq, body).await,
+            Command::Key(k) => keys::apply(conn, seq, body, k).await,
         }
     }
 }
@@ -215,6 +224,10 @@ mod tests {
             ("query", Command::Query),
             ("respond", Command::Respond),
             ("get-coordinate", Command::GetCoordinate),
+            ("install-key", Command::Key(keys::KeyCommand::Install)),
+            ("use-key", Command::Key(keys::KeyCommand::Use)),
+            ("remove-key", Command::Key(keys::KeyCommand::Remove)),
+            ("list-keys", Command::Key(keys::KeyCommand::List)),
         ];
         for (name, want) in names {
             assert_eq!(Command::parse(name), Ok(want), "{name}");
