@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target of rumor-wire for a bounded time.
+# Runs every cargo-fuzz target (the rumor-wire decoders and the rumor-serf snapshot parser,
+# snapshot_line) for a bounded time.
 #
 #   fuzz/run.sh [SECONDS]     # default 20 seconds per target
 #

@@ -7,6 +7,7 @@ use rumor_wire::serf::{USER_EVENT_SANE_LIMIT, USER_EVENT_SIZE_LIMIT};
 
 use crate::error::SerfError;
 use crate::guard::MemberGuard;
+use crate::snapshot::Restore;
 use crate::{PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
 
 /// Everything that shapes one Serf pool. [`SerfConfig::new`] gives Serf's defaults.
@@ -38,6 +39,9 @@ pub struct SerfConfig {
     pub user_event_size_limit: usize,
     /// Who may enter the member table (e.g. the datacenter guard); `None` admits everyone.
     pub guard: Option<Box<dyn MemberGuard + Send>>,
+    /// Clocks read from a snapshot: the clocks start past them and user events and queries
+    /// at or below them are not handled again. `None` (the default): a fresh start.
+    pub restore: Option<Restore>,
 }
 
 impl SerfConfig {
@@ -55,6 +59,7 @@ impl SerfConfig {
             recent_intent_timeout: Duration::from_secs(5 * 60),
             user_event_size_limit: USER_EVENT_SIZE_LIMIT,
             guard: None,
+            restore: None,
         }
     }
 
@@ -91,6 +96,7 @@ impl std::fmt::Debug for SerfConfig {
             .field("recent_intent_timeout", &self.recent_intent_timeout)
             .field("user_event_size_limit", &self.user_event_size_limit)
             .field("guard", &self.guard.is_some())
+            .field("restore", &self.restore)
             .finish()
     }
 }

@@ -10,11 +10,13 @@
 //!   intents, graceful leave, force-leave (with prune), and reaping of failed and left members;
 //! - Serf's **push-pull state** (clocks, status times, left members, the user-event ring);
 //! - **user events** (dedupe by the 512-slot ring, rebroadcast, delivery), and enough of
-//!   queries to gossip them on (dedupe, rebroadcast) and relay answers.
+//!   queries to gossip them on (dedupe, rebroadcast) and relay answers;
+//! - the **snapshot** file format and replay ([`snapshot`]), and restarting from its clocks
+//!   ([`Restore`]).
 //!
 //! Not yet here (later work, with room left for it): answering queries and internal
 //! `_serf_*` queries, Vivaldi coordinates in acks, reconnect attempts to failed members,
-//! snapshots, name-conflict resolution.
+//! name-conflict resolution. The snapshot file itself is written by the agent.
 //!
 //! Like the core, it reads no clock and no global randomness: `now` is passed in and every
 //! map that affects output is ordered.
@@ -32,6 +34,7 @@ mod message;
 mod push_pull;
 mod query;
 mod serf;
+pub mod snapshot;
 mod state;
 mod timer;
 mod user_event;
@@ -47,6 +50,7 @@ pub use rumor_swim::{
 };
 pub use rumor_wire::serf::LamportTime;
 pub use serf::{Serf, SerfState, SerfStats};
+pub use snapshot::Restore;
 
 /// Lowest Serf (delegate) protocol version understood, as Serf 0.9.4 (`ProtocolVersionMin`).
 pub const PROTOCOL_VERSION_MIN: u8 = 2;

@@ -120,7 +120,7 @@ impl std::fmt::Debug for Serf {
 
 impl Serf {
     /// Starts a member at `now`: its SWIM node (alive, with the tags in its meta) and Serf's
-    /// clocks at 1. [`Event::MemberJoin`] for ourselves is the first event. Randomness comes
+    /// clocks at 1 (or past a snapshot's, [`SerfConfig::restore`]). [`Event::MemberJoin`] for ourselves is the first event. Randomness comes
     /// from `seed`.
     pub fn new(config: SerfConfig, seed: u64, now: Instant) -> Result<Serf, SerfError> {
         config.validate()?;
@@ -136,6 +136,7 @@ impl Serf {
             recent_intent_timeout,
             user_event_size_limit,
             guard,
+            restore,
         } = config;
         swim.protocol_version = MEMBERLIST_PROTOCOL;
         swim.delegate_versions = [PROTOCOL_VERSION_MIN, PROTOCOL_VERSION_MAX, protocol_version];
@@ -149,6 +150,9 @@ impl Serf {
             recent_intent_timeout,
         };
         let mut st = State::new(swim.name.clone(), swim.retransmit_mult, timing);
+        if let Some(r) = restore {
+            st.restore(&r);
+        }
         st.timers.set(Fixed::Reap, now + reap_interval);
         let node = Node::new(swim, meta, seed, now)?;
         let mut serf = Serf {
