@@ -184,4 +184,11 @@ pub struct AgentArgs {
     /// Give up joining after this many seconds (default 60).
     #[arg(long)]
     pub join_timeout: Option<u64>,
+    /// Snapshot file: members and clocks are recorded there, and on restart the agent
+    /// rejoins the members it knew and does not handle old events again (Serf's -snapshot).
+    #[arg(long, value_name = "PATH")]
+    pub snapshot: Option<PathBuf>,
+    /// After a graceful leave, still rejoin the snapshot's members on restart (Serf's -rejoin).
+    #[arg(long)]
+    pub rejoin: bool,
 }

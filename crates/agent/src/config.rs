@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -60,6 +60,10 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     /// Seconds to keep retrying the start join.
     pub join_timeout: Option<u64>,
+    /// Snapshot file (Serf's `snapshot_path`).
+    pub snapshot_path: Option<PathBuf>,
+    /// Rejoin the snapshot's members after a graceful leave (Serf's `rejoin_after_leave`).
+    pub rejoin_after_leave: Option<bool>,
 }
 
 /// The agent's settled configuration.
@@ -85,6 +89,10 @@ pub struct AgentConfig {
     pub log_level: String,
     /// How long to keep retrying the start join.
     pub join_timeout: Duration,
+    /// Snapshot file, if any.
+    pub snapshot: Option<PathBuf>,
+    /// Rejoin the snapshot's members even after a graceful leave.
+    pub rejoin_after_leave: bool,
 }
 
 /// Parse `IP:PORT` or `[IPv6]:PORT`, naming the option in the error.
@@ -179,6 +187,8 @@ impl AgentConfig {
         join.extend(args.join.iter().cloned());
         let join_timeout =
             Duration::from_secs(args.join_timeout.or(file.join_timeout).unwrap_or(60));
+        let snapshot = args.snapshot.clone().or(file.snapshot_path);
+        let rejoin_after_leave = args.rejoin || file.rejoin_after_leave.unwrap_or(false);
         Ok(AgentConfig {
             node,
             dc,
@@ -190,6 +200,8 @@ impl AgentConfig {
             profile,
             log_level,
             join_timeout,
+            snapshot,
+            rejoin_after_leave,
         })
     }
 

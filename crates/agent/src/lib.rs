@@ -6,7 +6,7 @@
 //! - [`agent`]: a running agent (LAN pool + guard + RPC server + signals); [`guard`]: the
 //!   datacenter guard; [`logging`]: stderr plus the ring `monitor` follows;
 //! - [`rpc`]: the Serf RPC protocol (codec, client, server); [`commands`]: one file per client
-//!   command; [`demo`]: `rumor demo`.
+//!   command; [`demo`]: `rumor demo`; [`snapshot`]: the snapshot file and rejoin at restart.
 
 pub mod agent;
 pub mod cli;
@@ -16,3 +16,4 @@ pub mod demo;
 pub mod guard;
 pub mod logging;
 pub mod rpc;
+pub mod snapshot;
