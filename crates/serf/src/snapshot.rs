@@ -431,7 +431,12 @@ mod tests {
         let r = replay(PLAIN, false);
         assert_eq!(r.errors, vec![]);
         assert!(!r.unterminated);
-        let alive: Vec<_> = r.state.alive.iter().map(|(n, a)| (n.as_str(), *a)).collect();
+        let alive: Vec<_> = r
+            .state
+            .alive
+            .iter()
+            .map(|(n, a)| (n.as_str(), *a))
+            .collect();
         assert_eq!(
             alive,
             vec![
@@ -456,7 +461,9 @@ mod tests {
             ]
         );
         // Every line of Serf's file is written back byte for byte.
-        let rewritten: String = lines(PLAIN).map(|(_, r)| r.unwrap().encode().unwrap()).collect();
+        let rewritten: String = lines(PLAIN)
+            .map(|(_, r)| r.unwrap().encode().unwrap())
+            .collect();
         assert_eq!(rewritten.as_bytes(), PLAIN);
     }
 
@@ -486,7 +493,10 @@ mod tests {
         assert_eq!(r.state.clock, 5);
         assert_eq!((r.leaves_applied, r.leaves_ignored), (0, 1));
         // Serf's n3 after a graceful leave: a clock written after the leave still counts.
-        let r = replay(b"alive: a 10.0.0.1:7946\nevent-clock: 2\nleave\nclock: 2\n", false);
+        let r = replay(
+            b"alive: a 10.0.0.1:7946\nevent-clock: 2\nleave\nclock: 2\n",
+            false,
+        );
         assert!(r.state.alive.is_empty());
         assert_eq!(
             r.state.restore(),
@@ -641,7 +651,11 @@ mod tests {
         assert_eq!(s.query_clock(), 5);
         let fresh = serf_restored(None);
         assert_eq!(
-            (fresh.member_clock(), fresh.event_clock(), fresh.query_clock()),
+            (
+                fresh.member_clock(),
+                fresh.event_clock(),
+                fresh.query_clock()
+            ),
             (1, 1, 1)
         );
     }

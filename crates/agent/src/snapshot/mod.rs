@@ -133,7 +133,10 @@ mod tests {
         assert_eq!(l.replay, Replay::default());
         // A directory cannot be read as a file.
         let err = load(dir.path(), false).unwrap_err();
-        assert!(format!("{err:#}").contains("cannot read snapshot"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("cannot read snapshot"),
+            "{err:#}"
+        );
     }
 
     #[test]

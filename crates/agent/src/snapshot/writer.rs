@@ -170,12 +170,7 @@ impl SnapshotWriter {
             }
             Event::MemberUpdate(m) => {
                 // A new address for an alive member is where to find it next time.
-                if self
-                    .state
-                    .alive
-                    .get(&*m.name)
-                    .is_some_and(|a| *a != m.addr)
-                {
+                if self.state.alive.get(&*m.name).is_some_and(|a| *a != m.addr) {
                     self.record(Record::Alive {
                         name: m.name.to_string(),
                         addr: m.addr,
@@ -352,11 +347,7 @@ impl SnapshotHandle {
     /// has. Idempotent.
     pub async fn shutdown(&self) {
         let _ = self.ctl.send(Control::Shutdown).await;
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(t) = task {
             let _ = t.await;
         }
@@ -521,8 +512,8 @@ mod tests {
     fn nothing_after_leave_and_leave_forgets_members() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("snap");
-        let mut w = SnapshotWriter::open(&p, SnapshotState::default(), false, 1 << 20, false)
-            .unwrap();
+        let mut w =
+            SnapshotWriter::open(&p, SnapshotState::default(), false, 1 << 20, false).unwrap();
         w.on_event(&Event::MemberJoin(member(
             "a",
             "10.0.0.1:7946",
@@ -545,8 +536,8 @@ mod tests {
         assert!(r.state.alive.is_empty());
         // With rejoin after leave, the members are kept and the leave is skipped on replay.
         let p2 = dir.path().join("snap2");
-        let mut w = SnapshotWriter::open(&p2, SnapshotState::default(), true, 1 << 20, false)
-            .unwrap();
+        let mut w =
+            SnapshotWriter::open(&p2, SnapshotState::default(), true, 1 << 20, false).unwrap();
         w.on_event(&Event::MemberJoin(member(
             "a",
             "10.0.0.1:7946",
@@ -562,8 +553,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("snap");
         // Threshold: max(300, 2 × 128 × alive).
-        let mut w =
-            SnapshotWriter::open(&p, SnapshotState::default(), false, 300, false).unwrap();
+        let mut w = SnapshotWriter::open(&p, SnapshotState::default(), false, 300, false).unwrap();
         let mut expected = SnapshotState::default();
         let mut compactions = 0;
         let mut last_offset = 0;
@@ -645,8 +635,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("snap");
         let mut st = SnapshotState::default();
-        st.alive.insert("prev".into(), "10.0.0.5:1".parse().unwrap());
-        st.alive.insert("gone".into(), "10.0.0.6:1".parse().unwrap());
+        st.alive
+            .insert("prev".into(), "10.0.0.5:1".parse().unwrap());
+        st.alive
+            .insert("gone".into(), "10.0.0.6:1".parse().unwrap());
         let mut w = SnapshotWriter::open(&p, st, false, 1 << 20, false).unwrap();
         w.resync(&[
             member("me", "10.0.0.1:1", MemberStatus::Alive),
