@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target (rumor-wire decoders, rumor-serf query handling) for a bounded time.
+# Runs every cargo-fuzz target (rumor-wire decoders, rumor-serf query handling, the snapshot
+# parser snapshot_line) for a bounded time.
 #
 #   fuzz/run.sh [SECONDS]     # default 20 seconds per target
 #

@@ -31,6 +31,7 @@ pub struct Agent {
     pub logs: LogRing,
     shutdown: watch::Sender<bool>,
     member_events: broadcast::Sender<SerfEvent>,
+    snapshot: Option<crate::snapshot::SnapshotHandle>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -66,10 +67,19 @@ impl Agent {
         let mut serf_cfg = SerfConfig::new(swim, config.tags.clone());
         serf_cfg.guard = Some(Box::new(guard));
         serf_cfg.reconnect_interval = config.reconnect_interval;
+        let snap = crate::snapshot::prepare(&config)?;
+        serf_cfg.restore = snap.as_ref().map(|s| s.restore());
         let seed: u64 = rand_seed();
         let serf = Serf::new(serf_cfg, seed, bound.now())
             .map_err(|e| anyhow!("cannot start the pool: {e}"))?;
         let lan = bound.start(serf);
+        let (snapshot, previous) = match snap {
+            Some(s) => {
+                let (handle, previous) = s.start(lan.clone(), &config.node);
+                (Some(handle), previous)
+            }
+            None => (None, Vec::new()),
+        };
         let (shutdown, _) = watch::channel(false);
         let (member_events, _) = broadcast::channel(512);
         let agent = Arc::new(Agent {
@@ -78,12 +88,14 @@ impl Agent {
             logs,
             shutdown,
             member_events,
+            snapshot,
         });
         agent.clone().spawn_event_pump();
         crate::handler::start(&agent);
         if let Some(path) = agent.config.keyring_file.clone() {
             crate::keyring::spawn_file_writer(agent.clone(), path);
         }
+        crate::snapshot::rejoin::spawn(agent.clone(), previous, rand_seed());
         tracing::info!(node = %agent.config.node, dc = %agent.config.dc, gossip = %agent.lan.local_addr(), %advertise, "agent started");
         Ok(agent)
     }
@@ -128,6 +140,13 @@ impl Agent {
                 let _ = self.member_events.send(ev);
             }
         });
+    }
+
+    /// Writes out and closes the snapshot (if any): the clocks, what is pending, fsync.
+    pub async fn close_snapshot(&self) {
+        if let Some(s) = &self.snapshot {
+            s.shutdown().await;
+        }
     }
 
     /// A receiver that changes to `true` when the agent shuts down.
@@ -188,6 +207,10 @@ impl Agent {
 
     /// Leave gracefully: wait until the news is out (bounded).
     pub async fn leave(&self) -> Result<()> {
+        if let Some(s) = &self.snapshot {
+            // As Serf: `leave` is in the snapshot before the leave starts.
+            s.leave().await;
+        }
         let mut rx = self.lan.subscribe();
         self.lan.call(|serf, now| serf.leave(now));
         let wait = async {
@@ -435,6 +458,7 @@ where
         }
     };
     agent.request_shutdown();
+    agent.close_snapshot().await;
     agent.lan.shutdown().await;
     rpc_task.abort();
     result

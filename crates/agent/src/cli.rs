@@ -294,4 +294,11 @@ pub struct AgentArgs {
     /// Keyring file (JSON array of base64 keys, primary first); rewritten on key rotation.
     #[arg(long, value_name = "PATH")]
     pub keyring_file: Option<PathBuf>,
+    /// Snapshot file: members and clocks are recorded there, and on restart the agent
+    /// rejoins the members it knew and does not handle old events again (Serf's -snapshot).
+    #[arg(long, value_name = "PATH")]
+    pub snapshot: Option<PathBuf>,
+    /// After a graceful leave, still rejoin the snapshot's members on restart (Serf's -rejoin).
+    #[arg(long)]
+    pub rejoin: bool,
 }

@@ -70,6 +70,10 @@ pub struct FileConfig {
     pub encrypt_key: Option<String>,
     /// Keyring file (as `--keyring-file`).
     pub keyring_file: Option<PathBuf>,
+    /// Snapshot file (Serf's `snapshot_path`).
+    pub snapshot_path: Option<PathBuf>,
+    /// Rejoin the snapshot's members after a graceful leave (Serf's `rejoin_after_leave`).
+    pub rejoin_after_leave: Option<bool>,
 }
 
 /// The agent's settled configuration.
@@ -103,6 +107,10 @@ pub struct AgentConfig {
     pub keyring: Option<Keyring>,
     /// The keyring file to rewrite when a key query changes the keyring.
     pub keyring_file: Option<PathBuf>,
+    /// Snapshot file, if any.
+    pub snapshot: Option<PathBuf>,
+    /// Rejoin the snapshot's members even after a graceful leave.
+    pub rejoin_after_leave: bool,
 }
 
 /// Parse `IP:PORT` or `[IPv6]:PORT`, naming the option in the error.
@@ -212,6 +220,8 @@ impl AgentConfig {
             args.encrypt.as_deref().or(file.encrypt_key.as_deref()),
             args.keyring_file.clone().or(file.keyring_file),
         )?;
+        let snapshot = args.snapshot.clone().or(file.snapshot_path);
+        let rejoin_after_leave = args.rejoin || file.rejoin_after_leave.unwrap_or(false);
         Ok(AgentConfig {
             keyring,
             keyring_file,
@@ -227,6 +237,8 @@ impl AgentConfig {
             join_timeout,
             event_handlers,
             reconnect_interval,
+            snapshot,
+            rejoin_after_leave,
         })
     }
 

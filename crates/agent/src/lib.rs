@@ -4,11 +4,12 @@
 //! # Layout
 //! - [`cli`]: the command line; [`config`]: settled agent configuration;
 //! - [`agent`]: a running agent (LAN pool + guard + RPC server + signals); [`guard`]: the
-//!   datacenter guard; [`handler`]: Serf's event handler scripts; [`logging`]: stderr plus the ring `monitor` follows;
+//!   datacenter guard; [`logging`]: stderr plus the ring `monitor` follows;
+//! - [`handler`]: Serf's event handler scripts; [`snapshot`]: the snapshot file and rejoin at
+//!   restart; [`keyring`]: encryption keys (Go-exact base64) and the keyring file;
 //! - [`query`]: queries sent for RPC clients (name rule, answers until closed);
 //! - [`rpc`]: the Serf RPC protocol (codec, client, server); [`commands`]: one file per client
 //!   command; [`demo`]: `rumor demo`.
-//! - [`keyring`]: encryption keys (Go-exact base64) and the atomically written keyring file.
 
 pub mod agent;
 pub mod cli;
@@ -21,3 +22,4 @@ pub mod keyring;
 pub mod logging;
 pub mod query;
 pub mod rpc;
+pub mod snapshot;

@@ -7,6 +7,7 @@ use rumor_wire::serf::{USER_EVENT_SANE_LIMIT, USER_EVENT_SIZE_LIMIT};
 
 use crate::error::SerfError;
 use crate::guard::MemberGuard;
+use crate::snapshot::Restore;
 use crate::{PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
 
 /// Everything that shapes one Serf pool. [`SerfConfig::new`] gives Serf's defaults.
@@ -57,6 +58,9 @@ pub struct SerfConfig {
     /// Do not run the `_serf_conflict` vote when another node claims our name (Serf's
     /// `EnableNameConflictResolution` inverted, the agent's `disable_name_resolution`). false.
     pub disable_name_resolution: bool,
+    /// Clocks read from a snapshot: the clocks start past them and user events and queries
+    /// at or below them are not handled again. `None` (the default): a fresh start.
+    pub restore: Option<Restore>,
 }
 
 impl SerfConfig {
@@ -81,6 +85,7 @@ impl SerfConfig {
             min_queue_depth: 0,
             guard: None,
             disable_name_resolution: false,
+            restore: None,
         }
     }
 
@@ -134,6 +139,7 @@ impl std::fmt::Debug for SerfConfig {
             .field("min_queue_depth", &self.min_queue_depth)
             .field("guard", &self.guard.is_some())
             .field("disable_name_resolution", &self.disable_name_resolution)
+            .field("restore", &self.restore)
             .finish()
     }
 }

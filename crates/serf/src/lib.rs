@@ -16,6 +16,8 @@
 //!   node's keyring, counted with [`KeyTally`]).
 //! - **Vivaldi coordinates** carried in acks, with a cache per member ([`Coordinate`]);
 //! - **reconnect** attempts to failed members (a memberlist push-pull) and queue-depth checks.
+//! - the **snapshot** file format and replay ([`snapshot`]), and restarting from its clocks
+//!   ([`Restore`]); the file itself is written by the agent.
 //!
 //! Like the core, it reads no clock and no global randomness: `now` is passed in and every
 //! map that affects output is ordered.
@@ -40,6 +42,7 @@ mod query_collector;
 mod relay;
 mod reconnect;
 mod serf;
+pub mod snapshot;
 mod state;
 mod timer;
 mod user_event;
@@ -63,6 +66,7 @@ pub use rumor_swim::{
 };
 pub use rumor_wire::serf::{Coordinate, LamportTime};
 pub use serf::{Serf, SerfState, SerfStats};
+pub use snapshot::Restore;
 
 /// Lowest Serf (delegate) protocol version understood, as Serf 0.9.4 (`ProtocolVersionMin`).
 pub const PROTOCOL_VERSION_MIN: u8 = 2;

@@ -126,7 +126,7 @@ impl std::fmt::Debug for Serf {
 
 impl Serf {
     /// Starts a member at `now`: its SWIM node (alive, with the tags in its meta) and Serf's
-    /// clocks at 1. [`Event::MemberJoin`] for ourselves is the first event. Randomness comes
+    /// clocks at 1 (or past a snapshot's, [`SerfConfig::restore`]). [`Event::MemberJoin`] for ourselves is the first event. Randomness comes
     /// from `seed`.
     pub fn new(config: SerfConfig, seed: u64, now: Instant) -> Result<Serf, SerfError> {
         config.validate()?;
@@ -149,6 +149,7 @@ impl Serf {
             min_queue_depth,
             guard,
             disable_name_resolution,
+            restore,
         } = config;
         swim.protocol_version = MEMBERLIST_PROTOCOL;
         swim.delegate_versions = [PROTOCOL_VERSION_MIN, PROTOCOL_VERSION_MAX, protocol_version];
@@ -164,6 +165,9 @@ impl Serf {
             queue_check_interval,
         };
         let mut st = State::new(swim.name.clone(), swim.retransmit_mult, timing);
+        if let Some(r) = restore {
+            st.restore(&r);
+        }
         st.timers.set(Fixed::Reap, now + reap_interval);
         st.timers.set(Fixed::Reconnect, now + reconnect_interval);
         st.timers.set(Fixed::QueueCheck, now + queue_check_interval);
