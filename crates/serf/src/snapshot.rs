@@ -691,6 +691,8 @@ mod tests {
             reconnect_timeout: Duration::from_secs(60),
             tombstone_timeout: Duration::from_secs(60),
             recent_intent_timeout: Duration::from_secs(60),
+            reconnect_interval: Duration::from_secs(30),
+            queue_check_interval: Duration::from_secs(30),
         };
         let mut st = State::new(rumor_wire::Name::from("me"), 4, timing);
         st.restore(&Restore {
