@@ -17,7 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run an agent.
-    Agent(AgentArgs),
+    Agent(Box<AgentArgs>),
     /// List the members the agent knows.
     Members(MembersArgs),
     /// Ask the agent to join a cluster through the given addresses.
