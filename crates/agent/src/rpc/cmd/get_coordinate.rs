@@ -89,18 +89,7 @@ mod tests {
     use super::*;
     use crate::rpc::proto;
 
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
-
-    fn enc<T: Serialize>(v: &T) -> Vec<u8> {
-        let mut out = Vec::new();
-        proto::encode(v, &mut out).unwrap();
-        out
-    }
+    use crate::rpc::cmd::test_util::{enc, hex};
 
     // Captured from a Serf 0.9.4 agent answering `serf rtt` (plain.pcap, RPC port 7373).
     const KNOWN: &str = "82a5436f6f726484aa41646a7573746d656e74cb3f00c59bc9ba3536a54572726f72cb3fd6b3536cd8ece8a6486569676874cb3ee4f8b588e368f1a356656398cb3f162193c9d21c50cbbee6c465d0cd75c3cb3f011fdc537fdb0ecb3efbc690682257abcb3eeee7dc72f80057cb3ee717bf4a84adf6cb3ef95f3c2e641b0bcb3f06155100d1debaa24f6bc3";

@@ -200,6 +200,24 @@ pub(super) async fn dispatch(conn: &mut Connection, header: RequestHeader, body:
     }
 }
 
+/// Helpers for the command modules' byte-exact tests.
+#[cfg(test)]
+pub(crate) mod test_util {
+    #![allow(clippy::unwrap_used)]
+
+    /// Bytes from a hex string (captured RPC bodies).
+    pub(crate) fn hex(s: &str) -> Vec<u8> {
+        hex::decode(s).unwrap()
+    }
+
+    /// A body encoded as the RPC writes it.
+    pub(crate) fn enc<T: serde::Serialize>(v: &T) -> Vec<u8> {
+        let mut out = Vec::new();
+        crate::rpc::proto::encode(v, &mut out).unwrap();
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

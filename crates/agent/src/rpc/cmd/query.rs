@@ -143,18 +143,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
-
-    fn enc<T: Serialize>(v: &T) -> Vec<u8> {
-        let mut out = Vec::new();
-        proto::encode(v, &mut out).unwrap();
-        out
-    }
+    use crate::rpc::cmd::test_util::{enc, hex};
 
     // Bodies captured from `serf query` / `serf reachability` against Serf 0.9.4 agents
     // (plain.pcap in the shared Serf 0.9.4 captures, RPC port 7373).
