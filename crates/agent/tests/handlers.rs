@@ -401,6 +401,29 @@ fn member_join_handlers_see_member_lines() {
     assert!(records(&p.rumor_log)
         .iter()
         .all(|r| r.event() == "member-join"));
+    // s1 killed with -9: r1's handler sees one member-failed with s1's line, not before
+    // SWIM could have suspected and declared it (probe, suspicion, then the 1 s quiescence).
+    let mut p = p;
+    let killed = Instant::now();
+    p._procs[1].kill9();
+    let failed = exactly_one(&p.rumor_log, "member-failed of s1", |r| {
+        r.event() == "member-failed"
+    });
+    let took = killed.elapsed();
+    assert!(
+        took > Duration::from_secs(2),
+        "member-failed after {took:?}"
+    );
+    let lines: Vec<String> = failed
+        .stdin
+        .iter()
+        .map(|l| normalize_member_line(l))
+        .collect();
+    assert_eq!(lines, vec![line("s1", "127.0.71.2")]);
+    assert_eq!(
+        failed.env.get("SERF_SELF_NAME").map(String::as_str),
+        Some("r1")
+    );
     let _ = &p.dir;
 }
 
