@@ -205,6 +205,15 @@ impl Agent {
         Ok(n)
     }
 
+    /// Rejoin through one address the snapshot remembered (Serf's memberlist-level rejoin:
+    /// no join intent). Returns the number of nodes that answered.
+    pub async fn rejoin(&self, addr: SocketAddr) -> Result<usize> {
+        let timeout = self.lan.config().tcp_timeout + Duration::from_secs(5);
+        rumor_net::join_with(&self.lan, timeout, |serf, now| serf.rejoin(now, &[addr]))
+            .await
+            .map_err(|e| anyhow!("{e}"))
+    }
+
     /// Leave gracefully: wait until the news is out (bounded).
     pub async fn leave(&self) -> Result<()> {
         if let Some(s) = &self.snapshot {

@@ -112,6 +112,8 @@ pub struct Serf {
     next_refused_join: JoinId,
     /// Memberlist joins we started to reconnect to failed members: their outcome stays here.
     reconnect_joins: BTreeSet<JoinId>,
+    /// Joins started by [`Serf::rejoin`]: reported, but announced by no join intent.
+    quiet_joins: BTreeSet<JoinId>,
 }
 
 impl std::fmt::Debug for Serf {
@@ -194,6 +196,7 @@ impl Serf {
             ignore_old: BTreeSet::new(),
             next_refused_join: JoinId::MAX / 2,
             reconnect_joins: BTreeSet::new(),
+            quiet_joins: BTreeSet::new(),
         };
         serf.apply_node_events(now);
         Ok(serf)
@@ -249,7 +252,8 @@ impl Serf {
                     return;
                 }
                 self.ignore_old.remove(&id);
-                if joined > 0 && self.st.serf_state == SerfState::Alive {
+                let quiet = self.quiet_joins.remove(&id);
+                if joined > 0 && !quiet && self.st.serf_state == SerfState::Alive {
                     let ltime = self.st.clock.time();
                     self.st.broadcast_join(now, ltime);
                 }
@@ -445,6 +449,26 @@ impl Serf {
         if ignore_old {
             self.ignore_old.insert(id);
         }
+        self.apply_node_events(now);
+        id
+    }
+
+    /// Rejoins through `addrs` at the memberlist level only, as Serf does for the members a
+    /// snapshot remembers: a push-pull with each (replaying the user events they carry, which
+    /// the restored event clock filters), reported as [`Event::JoinFinished`] like a join,
+    /// but announced by no join intent: we are not a new member, only back.
+    pub fn rejoin(&mut self, now: Instant, addrs: &[SocketAddr]) -> JoinId {
+        if self.st.serf_state != SerfState::Alive {
+            return self.join(now, addrs, false);
+        }
+        let mut hooks = SerfHooks {
+            st: &mut self.st,
+            guard: self.guard.as_deref(),
+        };
+        let id = self.node.join(now, addrs, &mut hooks);
+        // Marked before the node's events are applied: a join with no address is finished
+        // at once.
+        self.quiet_joins.insert(id);
         self.apply_node_events(now);
         id
     }

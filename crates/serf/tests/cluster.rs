@@ -621,3 +621,30 @@ fn a_graceful_leave_is_never_shown_failed_on_the_way() {
         assert_eq!(status(&net, i, 4), Some(MemberStatus::Left));
     }
 }
+
+#[test]
+fn rejoin_is_reported_like_a_join_but_announces_no_join_intent() {
+    let mut net = lan(3);
+    let now = net.now;
+    let quiet = net.nodes[1].rejoin(now, &[addr(0)]);
+    let loud = net.nodes[2].join(now, &[addr(0)], true);
+    net.flush();
+    let joined = |net: &Net, i: usize, id| {
+        net.events_of(i)
+            .find_map(|e| match e {
+                Event::JoinFinished { id: j, joined, .. } if *j == id => Some(*joined),
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert_eq!(joined(&net, 1, quiet), 1);
+    assert_eq!(joined(&net, 2, loud), 1);
+    // The join queued its intent; the rejoin queued none.
+    assert_eq!(net.nodes[1].stats().intent_queue, 0);
+    assert_eq!(net.nodes[2].stats().intent_queue, 1);
+    // Both are members everywhere all the same.
+    net.run_for(Duration::from_secs(5));
+    for i in 0..3 {
+        assert_eq!(net.nodes[i].members().len(), 3, "node {i}");
+    }
+}

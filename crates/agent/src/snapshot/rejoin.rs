@@ -25,9 +25,9 @@ pub fn shuffle<T>(items: &mut [T], seed: u64) {
 }
 
 /// Tries `nodes` (name, address) one at a time in a random order drawn from `seed`, until a
-/// join through one of them succeeds; stops early when the agent shuts down. The join replays
-/// user events, as Serf's memberlist-level rejoin does: the restored event clock keeps the
-/// ones already handled out.
+/// join through one of them succeeds; stops early when the agent shuts down. Like Serf's, the
+/// rejoin is a memberlist join ([`rumor_serf::Serf::rejoin`]): no join intent; it replays user
+/// events, and the restored event clock keeps the ones already handled out.
 pub fn spawn(agent: Arc<Agent>, mut nodes: Vec<(String, SocketAddr)>, seed: u64) {
     if nodes.is_empty() {
         return;
@@ -38,7 +38,7 @@ pub fn spawn(agent: Arc<Agent>, mut nodes: Vec<(String, SocketAddr)>, seed: u64)
         let attempts = async {
             for (name, addr) in &nodes {
                 tracing::info!(node = %name, %addr, "Attempting re-join to previously known node: {name}: {addr}");
-                match agent.join(&[addr.to_string()], true).await {
+                match agent.rejoin(*addr).await {
                     Ok(_) => {
                         tracing::info!(node = %name, %addr, "Re-joined to previously known node: {name}: {addr}");
                         return;
