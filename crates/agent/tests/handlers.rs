@@ -227,13 +227,14 @@ fn our_environment_and_stdin_match_the_serf_sample() {
 }
 
 /// One rumor agent and one serf agent, joined, each with the dump script for every event.
+// Fields drop in order: the agents (whose logs are printed on a panic) before their directory.
 struct Pair {
-    dir: tempfile::TempDir,
+    _procs: Vec<Proc>,
     rumor_rpc: String,
     serf_rpc: String,
     rumor_log: PathBuf,
     serf_log: PathBuf,
-    _procs: Vec<Proc>,
+    dir: tempfile::TempDir,
 }
 
 /// `extra_rumor` are more options for the rumor agent (more `--event-handler`s).

@@ -15,12 +15,13 @@ use support::*;
 const FORM: Duration = Duration::from_secs(45);
 const DETECT: Duration = Duration::from_secs(90);
 
+// Fields drop in order: the agents (whose logs are printed on a panic) before their directory.
 struct Cluster {
-    _dir: tempfile::TempDir,
+    procs: Vec<Proc>,
     ips: [String; 4],
     ports: [u16; 4],
     rpcs: [String; 4],
-    procs: Vec<Proc>,
+    _dir: tempfile::TempDir,
 }
 
 const NAMES: [&str; 4] = ["r1", "s1", "r2", "s2"];
@@ -52,6 +53,7 @@ fn cluster(net: u8) -> Cluster {
         rpc_ports[1],
         &["-tag=kind=serf", &format!("-join={}", addr(0))],
     ));
+    eventually("s1 answers RPC", FORM, || serf_members(&rpcs[1]).is_some());
     procs.push(rumor_agent(
         dir.path(),
         "r2",
@@ -60,6 +62,8 @@ fn cluster(net: u8) -> Cluster {
         rpc_ports[2],
         &["--tag", "kind=rumor", "--join", &addr(1)],
     ));
+    // A serf agent whose -join finds nobody listening exits: start s2 once r2 is up.
+    eventually("r2 answers RPC", FORM, || rumor_members(&rpcs[2]).is_some());
     procs.push(serf_agent(
         dir.path(),
         "s2",

@@ -102,11 +102,12 @@ fn responder(rpc: &str, name: &str) -> Responder {
     Responder { rt: Some(rt), seen }
 }
 
+// Fields drop in order: the agents (whose logs are printed on a panic) before their directory.
 struct Cluster {
-    dir: tempfile::TempDir,
-    rpcs: [String; 4],
     procs: Vec<Proc>,
     responders: Vec<Responder>,
+    rpcs: [String; 4],
+    dir: tempfile::TempDir,
 }
 
 fn handler_script(dir: &Path) -> String {
