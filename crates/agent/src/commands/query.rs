@@ -182,6 +182,9 @@ pub async fn follow(
 ) -> Result<()> {
     loop {
         let rec: QueryRecord = client.next_record(seq).await?;
+        if rec.is_from_nobody() {
+            continue;
+        }
         match rec.kind.as_str() {
             RECORD_ACK => printer.ack(out, &rec.from)?,
             RECORD_RESPONSE => {

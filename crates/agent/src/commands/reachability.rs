@@ -117,6 +117,9 @@ pub async fn run(args: ReachabilityArgs) -> Result<()> {
             r = client.next_record(seq) => r?,
             _ = tokio::signal::ctrl_c() => bail!("test interrupted"),
         };
+        if rec.is_from_nobody() {
+            continue;
+        }
         match rec.kind.as_str() {
             RECORD_ACK => {
                 if args.verbose {

@@ -80,6 +80,15 @@ impl QueryRecord {
         }
     }
 
+    /// Whether this is an answer from nobody: an `ack` or `response` with an empty `From`.
+    /// No member has an empty name. A Serf 0.9.4 agent sends a burst of these at a query's
+    /// deadline when its answer channels close just before its `done` timer fires (its stream
+    /// reads the closed channels); the `serf` CLI takes an empty ack as the end. Clients skip
+    /// them and wait for `done`.
+    pub fn is_from_nobody(&self) -> bool {
+        (self.kind == RECORD_ACK || self.kind == RECORD_RESPONSE) && self.from.is_empty()
+    }
+
     /// The record sent at the deadline.
     pub fn done() -> QueryRecord {
         QueryRecord {
@@ -150,6 +159,23 @@ mod tests {
     const CLI_QUERY: &str = "87ab46696c7465724e6f646573c0aa46696c7465725461677380a44e616d65a6757074696d65a75061796c6f6164c4097061796c6f61642d78ab52656c6179466163746f7200aa5265717565737441636bc3a754696d656f757400";
     const CLI_QUERY_FILTERED: &str = "87ab46696c7465724e6f64657391a26e33aa46696c7465725461677380a44e616d65a66f6e6c796e33a75061796c6f6164c40568656c6c6fab52656c6179466163746f7202aa5265717565737441636bc2a754696d656f7574ce77359400";
     const CLI_PING: &str = "87ab46696c7465724e6f646573c0aa46696c74657254616773c0a44e616d65aa5f736572665f70696e67a75061796c6f6164c0ab52656c6179466163746f7200aa5265717565737441636bc3a754696d656f757400";
+
+    #[test]
+    fn answers_from_nobody_are_recognised() {
+        let ack = |from: &str| QueryRecord {
+            from: from.into(),
+            payload: None,
+            kind: RECORD_ACK.into(),
+        };
+        assert!(ack("").is_from_nobody());
+        assert!(!ack("n1").is_from_nobody());
+        let resp = QueryRecord {
+            kind: RECORD_RESPONSE.into(),
+            ..ack("")
+        };
+        assert!(resp.is_from_nobody());
+        assert!(!QueryRecord::done().is_from_nobody());
+    }
 
     #[test]
     fn query_requests_encode_as_the_go_cli_sends_them() {
