@@ -34,73 +34,26 @@ struct Datagram {
     payload: Vec<u8>,
 }
 
-fn be16(b: &[u8]) -> u16 {
-    u16::from_be_bytes([b[0], b[1]])
-}
+#[path = "../../wire/tests/support/pcap_reader.rs"]
+mod pcap_reader;
+use pcap_reader::{be16, frames};
 
 /// The UDP datagrams to or from the gossip port of a classic pcap (Ethernet, IPv4).
 fn datagrams(file: &[u8]) -> Vec<Datagram> {
-    let le = match &file[..4] {
-        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
-        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
-        _ => panic!("not a classic pcap file"),
-    };
-    let u32_at = |b: &[u8]| {
-        let a = [b[0], b[1], b[2], b[3]];
-        if le {
-            u32::from_le_bytes(a)
-        } else {
-            u32::from_be_bytes(a)
-        }
-    };
-    assert_eq!(u32_at(&file[20..24]), 1, "link type must be Ethernet");
-    let mut out = Vec::new();
-    let mut pos = 24;
-    let mut frame_no = 0;
-    let nanos = matches!(
-        &file[..4],
-        [0x4d, 0x3c, 0xb2, 0xa1] | [0xa1, 0xb2, 0x3c, 0x4d]
-    );
-    let mut first = None;
-    while pos + 16 <= file.len() {
-        let sec = u64::from(u32_at(&file[pos..pos + 4]));
-        let frac = u64::from(u32_at(&file[pos + 4..pos + 8]));
-        let ts = Duration::from_secs(sec)
-            + if nanos {
-                Duration::from_nanos(frac)
-            } else {
-                Duration::from_micros(frac)
-            };
-        let at = ts.saturating_sub(*first.get_or_insert(ts));
-        let incl = u32_at(&file[pos + 8..pos + 12]) as usize;
-        let frame = &file[pos + 16..pos + 16 + incl];
-        pos += 16 + incl;
-        frame_no += 1;
-        if be16(&frame[12..14]) != 0x0800 {
-            continue;
-        }
-        let ip = &frame[14..];
-        let ihl = usize::from(ip[0] & 0x0f) * 4;
-        let total = usize::from(be16(&ip[2..4])).min(ip.len());
-        if ip[9] != 17 {
-            continue;
-        }
-        let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-        let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-        let l4 = &ip[ihl..total];
-        let (sport, dport) = (be16(&l4[0..2]), be16(&l4[2..4]));
-        if sport != GOSSIP_PORT && dport != GOSSIP_PORT {
-            continue;
-        }
-        out.push(Datagram {
-            frame: frame_no,
-            at,
-            from: SocketAddr::from((src, sport)),
-            to: SocketAddr::from((dst, dport)),
-            payload: l4[8..].to_vec(),
-        });
-    }
-    out
+    frames(file)
+        .into_iter()
+        .filter(|f| f.proto == 17)
+        .filter_map(|f| {
+            let (sport, dport) = (be16(&f.l4[0..2]), be16(&f.l4[2..4]));
+            (sport == GOSSIP_PORT || dport == GOSSIP_PORT).then(|| Datagram {
+                frame: f.no,
+                at: f.at,
+                from: SocketAddr::from((Ipv4Addr::from(f.src), sport)),
+                to: SocketAddr::from((Ipv4Addr::from(f.dst), dport)),
+                payload: f.l4[8..].to_vec(),
+            })
+        })
+        .collect()
 }
 
 /// Every Serf message inside memberlist user messages of a datagram.

@@ -47,55 +47,16 @@ enum Segment<'a> {
     },
 }
 
-fn be16(b: &[u8]) -> u16 {
-    u16::from_be_bytes([b[0], b[1]])
-}
+#[path = "support/pcap_reader.rs"]
+mod pcap_reader;
+use pcap_reader::{be16, be32, frames};
 
-fn be32(b: &[u8]) -> u32 {
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-}
-
-/// Parses a classic pcap (either byte order, µs or ns timestamps), Ethernet link type.
+/// The UDP and TCP segments of a capture.
 fn segments(file: &[u8]) -> Vec<Segment<'_>> {
-    assert!(file.len() >= 24, "pcap too short");
-    let magic = &file[..4];
-    let le = match magic {
-        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
-        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
-        _ => panic!("not a classic pcap file"),
-    };
-    let u32_at = |b: &[u8]| {
-        let a = [b[0], b[1], b[2], b[3]];
-        if le {
-            u32::from_le_bytes(a)
-        } else {
-            u32::from_be_bytes(a)
-        }
-    };
-    assert_eq!(u32_at(&file[20..24]), 1, "link type must be Ethernet");
     let mut out = Vec::new();
-    let mut pos = 24;
-    while pos + 16 <= file.len() {
-        let incl = u32_at(&file[pos + 8..pos + 12]) as usize;
-        let frame = &file[pos + 16..pos + 16 + incl];
-        pos += 16 + incl;
-        let mut eth_type = be16(&frame[12..14]);
-        let mut ip_off = 14;
-        if eth_type == 0x8100 {
-            eth_type = be16(&frame[16..18]);
-            ip_off = 18;
-        }
-        if eth_type != 0x0800 {
-            continue;
-        }
-        let ip = &frame[ip_off..];
-        let ihl = usize::from(ip[0] & 0x0f) * 4;
-        let total = usize::from(be16(&ip[2..4])).min(ip.len());
-        let proto = ip[9];
-        let src: [u8; 4] = ip[12..16].try_into().unwrap();
-        let dst: [u8; 4] = ip[16..20].try_into().unwrap();
-        let l4 = &ip[ihl..total];
-        match proto {
+    for f in frames(file) {
+        let l4 = f.l4;
+        match f.proto {
             17 => out.push(Segment::Udp {
                 sport: be16(&l4[0..2]),
                 dport: be16(&l4[2..4]),
@@ -104,8 +65,8 @@ fn segments(file: &[u8]) -> Vec<Segment<'_>> {
             6 => {
                 let off = usize::from(l4[12] >> 4) * 4;
                 out.push(Segment::Tcp {
-                    src,
-                    dst,
+                    src: f.src,
+                    dst: f.dst,
                     sport: be16(&l4[0..2]),
                     dport: be16(&l4[2..4]),
                     seq: be32(&l4[4..8]),
