@@ -37,6 +37,7 @@ mod internal_query;
 mod key_query;
 mod member;
 mod message;
+mod purge;
 mod push_pull;
 mod query;
 mod query_collector;

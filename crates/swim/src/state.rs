@@ -9,7 +9,7 @@ use rumor_wire::{Alive, Dead, Message, Name, PushPull, Suspect, WireState};
 
 use crate::error::{MergeError, ProtocolKind, VersionMismatch};
 use crate::event::{Event, JoinId};
-use crate::hooks::{Hooks, Peer};
+use crate::hooks::{Hooks, MergeContext, Peer};
 use crate::member::{Member, State};
 use crate::node::{Keyed, Node};
 use crate::suspicion::{suspicion_timeout, Suspicion};
@@ -51,24 +51,25 @@ impl Node {
     }
 
     /// Apply an alive message (§8.2 of the protocol notes). `bootstrap` marks our own
-    /// announcements (start, meta change), which are stored rather than refuted.
+    /// announcements (start, meta change), which are stored rather than refuted. Returns
+    /// true when the member guard refused it.
     pub(crate) fn alive_node(
         &mut self,
         now: Instant,
         a: &Alive,
         bootstrap: bool,
         hooks: &mut dyn Hooks,
-    ) {
+    ) -> bool {
         let about_self = self.is_self(&a.node);
         if self.leaving && about_self {
-            return;
+            return false;
         }
         if let Some(v) = &a.vsn {
             if v.len() >= 3 && (v[0] == 0 || v[1] == 0 || v[0] > v[1]) {
-                return;
+                return false;
             }
             if !v.is_empty() && v.len() < 6 {
-                return;
+                return false;
             }
         }
         // An alive without versions keeps the stored ones (memberlist updates them only
@@ -86,8 +87,8 @@ impl Node {
             };
             if let Err(refusal) = hooks.check_alive(&peer) {
                 self.stats.alive_vetoed += 1;
-                tracing::debug!(node = %a.node, reason = %refusal, "alive refused by the guard");
-                return;
+                self.alive_refused(now, &peer, &refusal);
+                return true;
             }
         }
 
@@ -126,20 +127,20 @@ impl Node {
                         existing,
                         other: SocketAddr::new(a.addr, a.port),
                     });
-                    return;
+                    return false;
                 }
             }
             Some(_) => {}
         }
         let Some(m) = self.members.get(&a.node) else {
-            return;
+            return false;
         };
         let stored = m.incarnation;
         if !about_self && !addr_update && a.incarnation <= stored {
-            return;
+            return false;
         }
         if about_self && a.incarnation < stored {
-            return;
+            return false;
         }
         let same = a.incarnation == stored && meta == m.meta && sent_vsn == Some(m.vsn);
         self.clear_suspicion(&a.node);
@@ -147,13 +148,13 @@ impl Node {
             if !same {
                 self.refute(a.incarnation);
             }
-            return;
+            return false;
         }
         let msg = Message::Alive(a.clone());
         self.broadcast(&a.node, &msg);
         let meta = self.intern_meta(meta);
         let Some(m) = self.members.get_mut(&a.node) else {
-            return;
+            return false;
         };
         let old_state = m.state;
         let meta_changed = m.meta != meta;
@@ -173,6 +174,29 @@ impl Node {
             self.events.push_back(Event::Join(snapshot));
         } else if meta_changed {
             self.events.push_back(Event::Update(snapshot));
+        }
+        false
+    }
+
+    /// The guard refused an alive about `peer`: warn (at most once a minute per name), and
+    /// if it is a member we know, at the same address, with a newer incarnation, it restarted
+    /// into another pool: remove it ([`Event::Removed`]).
+    fn alive_refused(&mut self, now: Instant, peer: &Peer, refusal: &crate::error::Refusal) {
+        if self.refusals.should_warn(now, &peer.name) {
+            tracing::warn!(node = %peer.name, addr = %peer.addr, reason = %refusal,
+                "member refused by the guard (not logged again for it for 60 s)");
+        } else {
+            tracing::debug!(node = %peer.name, reason = %refusal, "member refused by the guard");
+        }
+        let restarted = self
+            .members
+            .get(&peer.name)
+            .is_some_and(|m| m.addr() == peer.addr && peer.incarnation > m.incarnation);
+        if restarted && !self.is_self(&peer.name) {
+            let names = std::collections::BTreeSet::from([peer.name.clone()]);
+            for m in self.remove_members(now, &names) {
+                self.events.push_back(Event::Removed(m));
+            }
         }
     }
 
@@ -301,12 +325,20 @@ impl Node {
     }
 
     /// Merge a remote member table (§8.6): versions, then the merge guard, then each entry.
-    /// An error means nothing was applied.
+    /// An error means nothing was applied. `dialed` is the address we dialed when we
+    /// initiated the exchange.
+    ///
+    /// A join is refused whole for incompatible versions (memberlist). Any other push-pull
+    /// drops the incompatible entries on their own and merges the rest; and in every
+    /// push-pull that the merge guard does not refuse whole, each entry about another member
+    /// is judged by the member guard and dropped on its own if refused
+    /// ([`crate::Stats::entries_dropped`]).
     pub(crate) fn merge_remote(
         &mut self,
         now: Instant,
         pp: &PushPull,
         join_id: Option<JoinId>,
+        dialed: Option<SocketAddr>,
         hooks: &mut dyn Hooks,
     ) -> Result<(), MergeError> {
         let join = pp.join || join_id.is_some();
@@ -330,15 +362,46 @@ impl Node {
                 vsn: Versions::from_wire(&n.vsn).unwrap_or_default(),
             })
             .collect();
+        let mut keep = vec![true; peers.len()];
         if let Err(e) = self.verify_protocol(&peers) {
-            self.stats.merges_incompatible += 1;
-            return Err(e.into());
+            if join {
+                self.stats.merges_incompatible += 1;
+                return Err(e.into());
+            }
+            for (k, p) in keep.iter_mut().zip(&peers) {
+                *k = self.verify_protocol(std::slice::from_ref(p)).is_ok();
+            }
+            let kept: Vec<Peer> = kept_peers(&peers, &keep);
+            // Entries compatible one by one may still disagree with each other.
+            if let Err(e) = self.verify_protocol(&kept) {
+                self.stats.merges_incompatible += 1;
+                return Err(e.into());
+            }
+            tracing::debug!(error = %e, dropped = keep.iter().filter(|k| !**k).count(),
+                "push-pull entries with incompatible versions dropped");
         }
-        if let Err(refusal) = hooks.check_merge(&peers, join) {
+        let ctx = MergeContext { join, dialed };
+        let verdict = if keep.iter().all(|k| *k) {
+            hooks.check_merge(&peers, ctx)
+        } else {
+            hooks.check_merge(&kept_peers(&peers, &keep), ctx)
+        };
+        if let Err(refusal) = verdict {
             self.stats.merges_vetoed += 1;
             return Err(refusal.into());
         }
-        for n in &pp.nodes {
+        for ((n, peer), keep) in pp.nodes.iter().zip(&peers).zip(keep) {
+            if !keep {
+                self.stats.entries_dropped += 1;
+                continue;
+            }
+            if n.state != WireState::Alive && !self.is_self(&n.name) {
+                if let Err(refusal) = hooks.check_alive(peer) {
+                    self.stats.entries_dropped += 1;
+                    tracing::debug!(node = %n.name, reason = %refusal, "push-pull entry refused by the guard");
+                    continue;
+                }
+            }
             match n.state {
                 WireState::Alive => {
                     let a = Alive {
@@ -349,7 +412,9 @@ impl Node {
                         meta: n.meta.clone(),
                         vsn: n.vsn.clone(),
                     };
-                    self.alive_node(now, &a, false, hooks);
+                    if self.alive_node(now, &a, false, hooks) {
+                        self.stats.entries_dropped += 1;
+                    }
                 }
                 WireState::Left => {
                     let d = Dead {
@@ -432,6 +497,16 @@ impl Node {
         use rand::Rng;
         self.rng.gen_range(0..n)
     }
+}
+
+/// The peers whose `keep` flag is set.
+fn kept_peers(peers: &[Peer], keep: &[bool]) -> Vec<Peer> {
+    peers
+        .iter()
+        .zip(keep)
+        .filter(|(_, k)| **k)
+        .map(|(p, _)| p.clone())
+        .collect()
 }
 
 #[cfg(test)]
@@ -647,17 +722,19 @@ mod tests {
     }
 
     #[test]
-    fn a_push_pull_outside_the_version_range_is_refused_whole() {
+    fn a_join_outside_the_version_range_is_refused_whole() {
         let mut n = node();
         let pp = PushPull {
-            join: false,
+            join: true,
             nodes: vec![
                 entry("a", 1, WireState::Alive, 2, VSN),
                 entry("b", 1, WireState::Alive, 3, [1, 5, 9, 0, 0, 0]),
             ],
             user_state: Bytes::new(),
         };
-        let err = n.merge_remote(t(0), &pp, None, &mut NoHooks).unwrap_err();
+        let err = n
+            .merge_remote(t(0), &pp, None, None, &mut NoHooks)
+            .unwrap_err();
         assert_eq!(
             err,
             MergeError::Incompatible(VersionMismatch {
@@ -689,7 +766,8 @@ mod tests {
             ],
             user_state: Bytes::from_static(b"state"),
         };
-        n.merge_remote(t(0), &pp, Some(3), &mut NoHooks).unwrap();
+        n.merge_remote(t(0), &pp, Some(3), Some(peer_addr(2)), &mut NoHooks)
+            .unwrap();
         // A left entry is a leave; a dead one only a suspicion (memberlist's mergeState).
         assert_eq!(seen(&n, "x"), Some((State::Left, 1)));
         assert_eq!(seen(&n, "y"), Some((State::Suspect, 1)));
