@@ -596,4 +596,46 @@ mod tests {
             "{evs:?}"
         );
     }
+
+    #[test]
+    fn the_merge_guard_is_told_who_dialed_whom() {
+        #[derive(Default)]
+        struct Record(Vec<crate::hooks::MergeContext>);
+        impl Hooks for Record {
+            fn check_merge(
+                &mut self,
+                _peers: &[crate::hooks::Peer],
+                ctx: crate::hooks::MergeContext,
+            ) -> crate::hooks::Verdict {
+                self.0.push(ctx);
+                Ok(())
+            }
+        }
+        let ctx = |join, dialed| crate::hooks::MergeContext { join, dialed };
+        let (mut dialer_hooks, mut responder_hooks) = (Record::default(), Record::default());
+        let mut dialer = node_with(|c| c.name = "other".into());
+        let mut responder = node();
+        // A join, then a periodic (non-join) push-pull, both from `dialer` to peer 1.
+        dialer.join(Instant::ZERO, &[peer_addr(1)], &mut dialer_hooks);
+        dialer.send_push_pull(Instant::ZERO, peer_addr(1), None, &mut dialer_hooks);
+        for id in [1, 2] {
+            let Some(Transmit::Stream { data, .. }) = dialer.poll_transmit() else {
+                panic!("no push-pull")
+            };
+            let StreamStep::Reply(reply) =
+                responder.handle_stream(Instant::ZERO, peer_addr(2), &data, &mut responder_hooks)
+            else {
+                panic!("no reply")
+            };
+            dialer.handle_stream_reply(Instant::ZERO, id, &reply, &mut dialer_hooks);
+        }
+        assert_eq!(responder_hooks.0, [ctx(true, None), ctx(false, None)]);
+        assert_eq!(
+            dialer_hooks.0,
+            [
+                ctx(true, Some(peer_addr(1))),
+                ctx(false, Some(peer_addr(1)))
+            ]
+        );
+    }
 }

@@ -780,4 +780,184 @@ mod tests {
             matches!(evs.last(), Some(Event::RemoteState { join: true, join_id: Some(3), state }) if &state[..] == b"state")
         );
     }
+
+    /// Test hooks: refuse every member whose name starts with `f` (foreign), and record the
+    /// merge contexts asked about.
+    #[derive(Default)]
+    struct Foreign {
+        contexts: Vec<MergeContext>,
+        refuse_joins: bool,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("foreign")]
+    struct IsForeign;
+
+    impl Hooks for Foreign {
+        fn check_alive(&mut self, peer: &Peer) -> crate::hooks::Verdict {
+            if peer.name.starts_with('f') {
+                Err(crate::error::Refusal::new(peer.name.clone(), IsForeign))
+            } else {
+                Ok(())
+            }
+        }
+        fn check_merge(&mut self, peers: &[Peer], ctx: MergeContext) -> crate::hooks::Verdict {
+            self.contexts.push(ctx);
+            match peers.iter().find(|p| p.name.starts_with('f')) {
+                Some(p) if self.refuse_joins && ctx.join => {
+                    Err(crate::error::Refusal::new(p.name.clone(), IsForeign))
+                }
+                _ => Ok(()),
+            }
+        }
+    }
+
+    fn pp(join: bool, nodes: Vec<PushNodeState>) -> PushPull {
+        PushPull {
+            join,
+            nodes,
+            user_state: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn a_push_pull_not_a_join_drops_incompatible_entries_alone() {
+        let mut n = node();
+        let remote = pp(
+            false,
+            vec![
+                entry("a", 1, WireState::Alive, 2, VSN),
+                entry("b", 1, WireState::Alive, 3, [1, 5, 9, 0, 0, 0]),
+                entry("c", 1, WireState::Alive, 4, VSN),
+            ],
+        );
+        n.merge_remote(t(0), &remote, None, None, &mut NoHooks)
+            .unwrap();
+        assert!(n.member("a").is_some() && n.member("c").is_some());
+        assert!(n.member("b").is_none(), "the incompatible entry is dropped");
+        let s = n.stats();
+        assert_eq!((s.entries_dropped, s.merges_incompatible), (1, 0));
+        // Entries each compatible with us but not with one another: refused whole.
+        let mut n = node();
+        let remote = pp(
+            false,
+            vec![
+                entry("a", 1, WireState::Alive, 2, [1, 2, 2, 0, 0, 0]),
+                entry("b", 1, WireState::Alive, 3, [2, 5, 3, 0, 0, 0]),
+            ],
+        );
+        assert!(n
+            .merge_remote(t(0), &remote, None, None, &mut NoHooks)
+            .is_err());
+        assert!(n.member("a").is_none() && n.member("b").is_none());
+        assert_eq!(n.stats().merges_incompatible, 1);
+    }
+
+    #[test]
+    fn foreign_entries_of_a_push_pull_are_dropped_and_the_rest_merged() {
+        let mut n = node();
+        with_peers(&mut n, &["a"]);
+        let remote = pp(
+            false,
+            vec![
+                entry("a", 1, WireState::Dead, 2, VSN),
+                entry("b", 1, WireState::Alive, 3, VSN),
+                entry("f-dead", 4, WireState::Dead, 4, VSN),
+                entry("f-alive", 1, WireState::Alive, 5, VSN),
+                entry("me", 1, WireState::Alive, 1, VSN),
+            ],
+        );
+        let mut hooks = Foreign::default();
+        n.merge_remote(t(0), &remote, None, None, &mut hooks)
+            .unwrap();
+        assert_eq!(seen(&n, "a"), Some((State::Suspect, 1)), "merged");
+        assert_eq!(seen(&n, "b"), Some((State::Alive, 1)), "merged");
+        assert!(n.member("f-dead").is_none() && n.member("f-alive").is_none());
+        let s = n.stats();
+        assert_eq!(s.entries_dropped, 2);
+        assert_eq!(s.alive_vetoed, 1, "the refused alive entry");
+        assert_eq!(s.merges_vetoed, 0);
+        assert_eq!(
+            hooks.contexts,
+            vec![MergeContext {
+                join: false,
+                dialed: None
+            }]
+        );
+    }
+
+    #[test]
+    fn a_foreign_dead_entry_about_a_known_member_does_not_touch_it() {
+        // f1 entered before the guard did: a foreign peer's dead entry about it is dropped.
+        let mut n = node();
+        with_peers(&mut n, &["f1"]);
+        let remote = pp(false, vec![entry("f1", 3, WireState::Dead, 2, VSN)]);
+        n.merge_remote(t(0), &remote, None, None, &mut Foreign::default())
+            .unwrap();
+        assert_eq!(seen(&n, "f1"), Some((State::Alive, 1)));
+        assert_eq!(n.stats().entries_dropped, 1);
+    }
+
+    #[test]
+    fn a_join_refused_by_the_merge_guard_applies_nothing() {
+        let mut n = node();
+        let remote = pp(
+            true,
+            vec![
+                entry("b", 1, WireState::Alive, 3, VSN),
+                entry("f1", 1, WireState::Alive, 2, VSN),
+            ],
+        );
+        let mut hooks = Foreign {
+            refuse_joins: true,
+            ..Foreign::default()
+        };
+        let err = n
+            .merge_remote(t(0), &remote, Some(1), Some(peer_addr(2)), &mut hooks)
+            .unwrap_err();
+        assert!(matches!(err, MergeError::Refused(r) if &*r.node == "f1"));
+        assert!(n.member("b").is_none());
+        assert_eq!(n.stats().merges_vetoed, 1);
+        assert_eq!(
+            hooks.contexts,
+            vec![MergeContext {
+                join: true,
+                dialed: Some(peer_addr(2))
+            }]
+        );
+    }
+
+    #[test]
+    fn a_refused_restart_into_another_pool_removes_the_member() {
+        let mut n = node();
+        with_peers(&mut n, &["f1", "f2"]);
+        let mut hooks = Foreign::default();
+        let feed_h = |n: &mut Node, hooks: &mut Foreign, a: Alive| {
+            let mut b = Vec::new();
+            Message::Alive(a).encode(&mut b);
+            n.handle_packet(t(1), peer_addr(9), &b, hooks);
+        };
+        // Same incarnation (old gossip) or another address (another process): refused, kept.
+        feed_h(&mut n, &mut hooks, alive("f1", 1, 2));
+        feed_h(&mut n, &mut hooks, alive("f1", 7, 8));
+        assert_eq!(seen(&n, "f1"), Some((State::Alive, 1)));
+        assert!(events(&mut n).is_empty());
+        assert_eq!(n.stats().alive_vetoed, 2);
+        // Same address, newer incarnation: it restarted with another datacenter.
+        n.broadcasts.reset();
+        feed(&mut n, t(1), Message::Suspect(suspect("f1", 1, "f2")));
+        assert_eq!(n.broadcasts.len(), 1);
+        feed_h(&mut n, &mut hooks, alive("f1", 2, 2));
+        assert!(n.member("f1").is_none());
+        assert!(
+            matches!(&events(&mut n)[..], [Event::Removed(m)] if &*m.name == "f1" && m.incarnation == 1)
+        );
+        assert!(
+            n.broadcasts.is_empty(),
+            "its suspicion is no longer gossiped"
+        );
+        assert_eq!(n.timers.keyed_len(), 0, "its suspicion timer is gone");
+        assert!(n.member("f2").is_some());
+        assert_eq!(n.stats().alive_vetoed, 3);
+    }
 }
