@@ -317,3 +317,39 @@ fn purged_members_stay_out_although_unguarded_peers_keep_them() {
         assert_eq!(net.nodes[i].num_members(), 5, "n{i}");
     }
 }
+
+#[test]
+fn a_member_restarted_into_another_datacenter_is_reaped_by_the_guarded() {
+    // n0 (dc1, guarded), n1 (dc1, no guard) and n2 (dc1) form a pool.
+    let mut net = pool(&["dc1", "dc1", "dc1"], &[0]);
+    net.join_all_to(1);
+    net.run_for(Duration::from_secs(10));
+    assert_eq!(swim_table(&net, 0), ["n0", "n1", "n2"]);
+    // n2 restarts at once, same name and address, now tagged dc2: a fresh process at
+    // incarnation 1, which joins through n1 again. It hears of itself at incarnation 1 with
+    // its old tags and refutes with 2: n0's guard refuses that alive from a member it knows
+    // at that address, so n0 forgets n2.
+    let restarted = Serf::new(config(2, "dc2"), 999, net.now).unwrap();
+    net.nodes[2] = restarted;
+    let now = net.now;
+    net.nodes[2].join(now, &[addr(1)], false);
+    net.flush();
+    let reaped = net.run_until_true(Duration::from_secs(30), |net| {
+        net.count(0, |e| matches!(e, Event::MemberReap(m) if &*m.name == "n2")) == 1
+    });
+    let at = reaped.expect("n0 reaped n2");
+    assert!(at >= now && at <= now + Duration::from_secs(30));
+    assert!(
+        net.nodes[2].swim().incarnation() >= 2,
+        "n2 refuted its old self"
+    );
+    net.run_for(Duration::from_secs(60));
+    assert_eq!(table(&net, 0), ["n0", "n1"]);
+    assert_eq!(swim_table(&net, 0), ["n0", "n1"]);
+    assert_eq!(
+        net.count(0, |e| matches!(e, Event::MemberReap(m) if &*m.name == "n2")),
+        1,
+        "reaped once, never back"
+    );
+    assert!(net.nodes[0].swim().stats().alive_vetoed >= 1);
+}
