@@ -373,6 +373,61 @@ fn agents_with_different_lan_labels_do_not_form_a_pool() {
     for x in [&b, &d] {
         assert_eq!(rumor_members(&x.rpc_addr()).unwrap().len(), 1);
     }
+    // a dropped the two join streams that carried another label or none.
+    let info = rumor_cli(&["info", "--format", "json", "--rpc-addr", &a.rpc_addr()]);
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["serf"]["label_dropped"], "2", "{info}");
+    // The same holds in the WAN pool with --wan-label.
+    let servers: Vec<Addrs> = (5..8)
+        .map(|i| Addrs::new(format!("127.0.112.{i}")))
+        .collect();
+    for (i, (x, label)) in servers.iter().zip(["green", "gray", "green"]).enumerate() {
+        let wan = x.wan_addr();
+        let extra = [
+            "--profile",
+            "local",
+            "--server",
+            "--wan-bind",
+            &wan,
+            "--wan-label",
+            label,
+        ];
+        let n = format!("s{i}");
+        procs.push(rumor_agent(dir.path(), &n, &x.ip, x.lan, x.rpc, &extra));
+    }
+    for x in &servers {
+        eventually("server answers RPC", FORM, || {
+            rumor_wan_members(&x.rpc_addr()).is_some()
+        });
+    }
+    let target = servers[0].wan_addr();
+    let out = rumor_cli(&[
+        "join",
+        "--wan",
+        &target,
+        "--rpc-addr",
+        &servers[1].rpc_addr(),
+    ]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let out = rumor_cli(&[
+        "join",
+        "--wan",
+        &target,
+        "--rpc-addr",
+        &servers[2].rpc_addr(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    eventually("s0 sees s2 in the WAN pool", FORM, || {
+        status_of(&rumor_wan_members(&servers[0].rpc_addr()), "s2.dc1").as_deref() == Some("alive")
+    });
+    let wan = rumor_wan_members(&servers[0].rpc_addr()).unwrap();
+    assert_eq!(
+        names(&wan),
+        BTreeSet::from([
+            ("s0.dc1".to_string(), "alive".to_string()),
+            ("s2.dc1".to_string(), "alive".to_string())
+        ])
+    );
 }
 
 #[test]
