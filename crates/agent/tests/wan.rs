@@ -409,6 +409,16 @@ fn agents_with_different_lan_labels_do_not_form_a_pool() {
         &servers[1].rpc_addr(),
     ]);
     assert!(!out.status.success(), "{}", stdout(&out));
+    let info = rumor_cli(&[
+        "info",
+        "--format",
+        "json",
+        "--rpc-addr",
+        &servers[0].rpc_addr(),
+    ]);
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["wan"]["label_dropped"], "1", "{info}");
+    assert_eq!(info["wan"]["label"], "green", "{info}");
     let out = rumor_cli(&[
         "join",
         "--wan",
