@@ -180,6 +180,28 @@ fn a_join_to_an_all_foreign_pool_fails_on_both_sides() {
 }
 
 #[test]
+fn a_join_through_a_foreign_member_fails_although_it_knows_members_of_ours() {
+    // n2 (dc2, no guard) knows n1 (dc1). n0 (dc1, guarded) dials n2: the entry at the
+    // dialed address is foreign, so the join is refused, whatever else n2 knows.
+    let mut net = pool(&["dc1", "dc1", "dc2"], &[0]);
+    let now = net.now;
+    net.nodes[1].join(now, &[addr(2)], false);
+    net.flush();
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(swim_table(&net, 2), ["n1", "n2"]);
+    let now = net.now;
+    net.nodes[0].join(now, &[addr(2)], false);
+    net.flush();
+    let (joined, errors) = join_outcome(&net, 0);
+    assert_eq!(joined, 0);
+    assert!(
+        errors[0].contains("n2 is in another datacenter"),
+        "{errors:?}"
+    );
+    assert_eq!(swim_table(&net, 0), ["n0"]);
+}
+
+#[test]
 fn a_join_through_a_mixed_pool_keeps_its_own_dc_and_drops_the_rest() {
     // n1 (dc1, no guard, like a Serf agent) knows n2 (dc2, alive) and n3 (dc2, failed).
     let mut net = pool(&["dc1", "dc1", "dc2", "dc2"], &[0]);

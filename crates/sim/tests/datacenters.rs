@@ -49,8 +49,11 @@ fn guard(dc: &'static str) -> Box<dyn rumor_serf::MemberGuard + Send> {
     )
 }
 
-/// Members node `i` holds, Serf's table and SWIM's, by name with Serf status / SWIM state.
-fn tables(sim: &Sim<Serf>, i: usize) -> (Vec<(String, MemberStatus)>, Vec<(String, State)>) {
+/// Serf's table and SWIM's: names with Serf status, names with SWIM state.
+type Tables = (Vec<(String, MemberStatus)>, Vec<(String, State)>);
+
+/// Members node `i` holds, Serf's table and SWIM's, by name.
+fn tables(sim: &Sim<Serf>, i: usize) -> Tables {
     let serf = sim
         .core(i)
         .members()
@@ -224,7 +227,7 @@ fn merged_datacenters_separate_when_every_node_gets_the_guard_at_once() {
 
 #[test]
 fn merged_datacenters_separate_when_the_guard_arrives_in_two_batches() {
-    let first = |i: usize| i % 3 == 0;
+    let first = |i: usize| i.is_multiple_of(3);
     for seed in [4, 5, 6] {
         let out = run(seed, first);
         // Not before the second batch at 70 s (30 s after the first), and at once then.
