@@ -9,7 +9,8 @@
 //!   restart; [`keyring`]: encryption keys (Go-exact base64) and the keyring file;
 //! - [`query`]: queries sent for RPC clients (name rule, answers until closed);
 //! - [`rpc`]: the Serf RPC protocol (codec, client, server); [`commands`]: one file per client
-//!   command; [`demo`]: `rumor demo`.
+//!   command; [`demo`]: `rumor demo`;
+//! - [`wan`]: a server's WAN pool (its guard, flood join, datacenters) and the labels.
 
 pub mod agent;
 pub mod cli;
@@ -23,3 +24,4 @@ pub mod logging;
 pub mod query;
 pub mod rpc;
 pub mod snapshot;
+pub mod wan;

@@ -237,3 +237,39 @@ pub fn status_of(
         .find(|m| m.0 == name)
         .map(|m| m.1.clone())
 }
+
+/// A rumor agent process of datacenter `dc` (as [`rumor_agent`], which is always `dc1`).
+pub fn rumor_agent_dc(
+    dir: &Path,
+    name: &str,
+    dc: &str,
+    ip: &str,
+    port: u16,
+    rpc: u16,
+    extra: &[&str],
+) -> Proc {
+    let mut cmd = Command::new(rumor_bin());
+    cmd.arg("agent")
+        .args(["--node", name, "--dc", dc])
+        .args(["--bind", &format!("{ip}:{port}")])
+        .args(["--rpc-addr", &format!("{ip}:{rpc}")])
+        .args(["--log-level", "debug"])
+        .args(extra);
+    Proc::spawn(name, cmd, dir)
+}
+
+/// Members of a server's WAN pool, as `rumor members --wan --format json` reports them.
+pub fn rumor_wan_members(rpc: &str) -> Option<MemberList> {
+    let mut cmd = Command::new(rumor_bin());
+    cmd.args([
+        "members",
+        "--wan",
+        "--format",
+        "json",
+        "--rpc-addr",
+        rpc,
+        "--timeout",
+        "3",
+    ]);
+    members_json(cmd, Duration::from_secs(10))
+}

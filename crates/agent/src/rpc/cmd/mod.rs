@@ -6,6 +6,7 @@
 //! [`dispatch`], which checks the handshake and hands the request to the command's file.
 
 mod auth;
+mod dcs;
 mod event;
 mod force_leave;
 mod get_coordinate;
@@ -22,8 +23,11 @@ mod stats;
 mod stop;
 mod stream;
 mod tags;
+mod wan_join;
+mod wan_members;
 
 pub use auth::AuthRequest;
+pub use dcs::{DcRecord, DcsResponse};
 pub use event::EventRequest;
 pub use force_leave::ForceLeaveRequest;
 pub use get_coordinate::{CoordinateRequest, CoordinateResponse, RpcCoordinate};
@@ -90,6 +94,14 @@ pub(crate) enum Command {
     GetCoordinate,
     /// `install-key`, `use-key`, `remove-key`, `list-keys`: a key query across the cluster.
     Key(keys::KeyCommand),
+    /// `wan-join`: join the WAN pool (servers; rumor extension).
+    WanJoin,
+    /// `wan-members`: every WAN member (servers; rumor extension).
+    WanMembers,
+    /// `wan-members-filtered`: WAN members matching patterns (servers; rumor extension).
+    WanMembersFiltered,
+    /// `dcs`: the datacenters the WAN pool knows (servers; rumor extension).
+    Dcs,
 }
 
 /// A command name this agent does not serve; its message is the error Serf replies with.
@@ -124,6 +136,10 @@ impl Command {
             "use-key" => Command::Key(keys::KeyCommand::Use),
             "remove-key" => Command::Key(keys::KeyCommand::Remove),
             "list-keys" => Command::Key(keys::KeyCommand::List),
+            "wan-join" => Command::WanJoin,
+            "wan-members" => Command::WanMembers,
+            "wan-members-filtered" => Command::WanMembersFiltered,
+            "dcs" => Command::Dcs,
             other => return Err(UnsupportedCommand(other.to_string())),
         })
     }
@@ -148,6 +164,10 @@ impl Command {
             Command::Respond => respond::apply(conn, seq, body).await,
             Command::GetCoordinate => get_coordinate::apply(conn, seq, body).await,
             Command::Key(k) => keys::apply(conn, seq, body, k).await,
+            Command::WanJoin => wan_join::apply(conn, seq, body).await,
+            Command::WanMembers => wan_members::apply(conn, seq).await,
+            Command::WanMembersFiltered => wan_members::apply_filtered(conn, seq, body).await,
+            Command::Dcs => dcs::apply(conn, seq).await,
         }
     }
 }
@@ -246,6 +266,10 @@ mod tests {
             ("use-key", Command::Key(keys::KeyCommand::Use)),
             ("remove-key", Command::Key(keys::KeyCommand::Remove)),
             ("list-keys", Command::Key(keys::KeyCommand::List)),
+            ("wan-join", Command::WanJoin),
+            ("wan-members", Command::WanMembers),
+            ("wan-members-filtered", Command::WanMembersFiltered),
+            ("dcs", Command::Dcs),
         ];
         for (name, want) in names {
             assert_eq!(Command::parse(name), Ok(want), "{name}");
