@@ -301,4 +301,20 @@ pub struct AgentArgs {
     /// After a graceful leave, still rejoin the snapshot's members on restart (Serf's -rejoin).
     #[arg(long)]
     pub rejoin: bool,
+    /// The datacenter guard of the LAN pool: on (default) refuses members of other
+    /// datacenters, of the WAN pool, and without a `dc` tag; off admits everyone.
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub guard: Option<Switch>,
+    /// Admit members that carry no `dc` tag (refused by default, as Consul does).
+    #[arg(long)]
+    pub allow_untagged: bool,
+}
+
+/// A setting that is on or off.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
 }
