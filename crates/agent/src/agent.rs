@@ -69,7 +69,7 @@ impl Agent {
         let mut serf_cfg = SerfConfig::new(swim, config.tags.clone());
         serf_cfg.guard = crate::guard::lan_guard(&guard);
         if !guard.enabled {
-            tracing::warn!("the datacenter guard is off (--guard off): members of any datacenter are admitted to the LAN pool");
+            tracing::warn!("the datacenter guard is off: members of any datacenter are admitted to the LAN pool");
         }
         serf_cfg.reconnect_interval = config.reconnect_interval;
         let snap = crate::snapshot::prepare(&config)?;

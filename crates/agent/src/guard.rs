@@ -259,7 +259,7 @@ mod tests {
         assert!(g.check("a", &tags(&[("dc", "dc1")])).is_ok());
         assert!(g.check("u", &tags(&[])).is_err());
         let refusal = g.check("b", &tags(&[("dc", "dc2")])).unwrap_err();
-        assert_eq!(refusal.node, "b");
+        assert_eq!(&*refusal.node, "b");
         assert!(refusal.to_string().contains("datacenter 'dc2'"));
         let g = lan_guard(&s(true, true)).unwrap();
         assert!(g.check("u", &tags(&[])).is_ok());

@@ -151,6 +151,6 @@ pub fn on_sighup(agent: &Agent) {
                 tracing::warn!("the datacenter guard is off: members of any datacenter are admitted to the LAN pool");
             }
         }
-        Err(e) => tracing::error!(error = %format!("{e:#}"), "{e:#}"),
+        Err(e) => tracing::error!("{e:#}"),
     }
 }
