@@ -380,6 +380,8 @@ impl Agent {
                 ("streams_dropped".into(), swim.streams_dropped.to_string()),
                 ("alive_vetoed".into(), swim.alive_vetoed.to_string()),
                 ("merges_vetoed".into(), swim.merges_vetoed.to_string()),
+                ("entries_dropped".into(), swim.entries_dropped.to_string()),
+                ("label_dropped".into(), swim.label_dropped.to_string()),
             ]),
         );
         let net = self.lan.stats();
