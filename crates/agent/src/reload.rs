@@ -54,7 +54,11 @@ fn restart_needed(old: &AgentConfig, new: &AgentConfig) -> Vec<String> {
         format!("{:?}", old.advertise),
         format!("{:?}", new.advertise),
     );
-    differs("rpc_addr", old.rpc_addr.to_string(), new.rpc_addr.to_string());
+    differs(
+        "rpc_addr",
+        old.rpc_addr.to_string(),
+        new.rpc_addr.to_string(),
+    );
     differs(
         "profile",
         format!("{:?}", old.profile),
