@@ -180,6 +180,28 @@ fn a_join_to_an_all_foreign_pool_fails_on_both_sides() {
 }
 
 #[test]
+fn a_join_through_a_foreign_member_fails_although_it_knows_members_of_ours() {
+    // n2 (dc2, no guard) knows n1 (dc1). n0 (dc1, guarded) dials n2: the entry at the
+    // dialed address is foreign, so the join is refused, whatever else n2 knows.
+    let mut net = pool(&["dc1", "dc1", "dc2"], &[0]);
+    let now = net.now;
+    net.nodes[1].join(now, &[addr(2)], false);
+    net.flush();
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(swim_table(&net, 2), ["n1", "n2"]);
+    let now = net.now;
+    net.nodes[0].join(now, &[addr(2)], false);
+    net.flush();
+    let (joined, errors) = join_outcome(&net, 0);
+    assert_eq!(joined, 0);
+    assert!(
+        errors[0].contains("n2 is in another datacenter"),
+        "{errors:?}"
+    );
+    assert_eq!(swim_table(&net, 0), ["n0"]);
+}
+
+#[test]
 fn a_join_through_a_mixed_pool_keeps_its_own_dc_and_drops_the_rest() {
     // n1 (dc1, no guard, like a Serf agent) knows n2 (dc2, alive) and n3 (dc2, failed).
     let mut net = pool(&["dc1", "dc1", "dc2", "dc2"], &[0]);
@@ -294,4 +316,40 @@ fn purged_members_stay_out_although_unguarded_peers_keep_them() {
     for i in 1..5 {
         assert_eq!(net.nodes[i].num_members(), 5, "n{i}");
     }
+}
+
+#[test]
+fn a_member_restarted_into_another_datacenter_is_reaped_by_the_guarded() {
+    // n0 (dc1, guarded), n1 (dc1, no guard) and n2 (dc1) form a pool.
+    let mut net = pool(&["dc1", "dc1", "dc1"], &[0]);
+    net.join_all_to(1);
+    net.run_for(Duration::from_secs(10));
+    assert_eq!(swim_table(&net, 0), ["n0", "n1", "n2"]);
+    // n2 restarts at once, same name and address, now tagged dc2: a fresh process at
+    // incarnation 1, which joins through n1 again. It hears of itself at incarnation 1 with
+    // its old tags and refutes with 2: n0's guard refuses that alive from a member it knows
+    // at that address, so n0 forgets n2.
+    let restarted = Serf::new(config(2, "dc2"), 999, net.now).unwrap();
+    net.nodes[2] = restarted;
+    let now = net.now;
+    net.nodes[2].join(now, &[addr(1)], false);
+    net.flush();
+    let reaped = net.run_until_true(Duration::from_secs(30), |net| {
+        net.count(0, |e| matches!(e, Event::MemberReap(m) if &*m.name == "n2")) == 1
+    });
+    let at = reaped.expect("n0 reaped n2");
+    assert!(at >= now && at <= now + Duration::from_secs(30));
+    assert!(
+        net.nodes[2].swim().incarnation() >= 2,
+        "n2 refuted its old self"
+    );
+    net.run_for(Duration::from_secs(60));
+    assert_eq!(table(&net, 0), ["n0", "n1"]);
+    assert_eq!(swim_table(&net, 0), ["n0", "n1"]);
+    assert_eq!(
+        net.count(0, |e| matches!(e, Event::MemberReap(m) if &*m.name == "n2")),
+        1,
+        "reaped once, never back"
+    );
+    assert!(net.nodes[0].swim().stats().alive_vetoed >= 1);
 }

@@ -22,9 +22,16 @@ fn net(labels: &[&str]) -> Net<Node> {
 }
 
 fn join_result(net: &Net<Node>, i: usize) -> (usize, usize) {
+    let (joined, errors) = join_errors(net, i);
+    (joined, errors.len())
+}
+
+fn join_errors(net: &Net<Node>, i: usize) -> (usize, Vec<rumor_swim::JoinError>) {
     net.events_of(i)
         .find_map(|e| match e {
-            Event::JoinFinished { joined, errors, .. } => Some((*joined, errors.len())),
+            Event::JoinFinished { joined, errors, .. } => {
+                Some((*joined, errors.iter().map(|(_, e)| e.clone()).collect()))
+            }
             _ => None,
         })
         .unwrap()
@@ -60,6 +67,14 @@ fn another_label_or_none_is_not_heard() {
     assert_eq!(join_result(&net, 1), (1, 0));
     assert_eq!(join_result(&net, 2), (0, 1), "the join across labels fails");
     assert_eq!(join_result(&net, 3), (0, 1));
+    // Closed unanswered, as memberlist does: no error message crosses to another pool.
+    for i in [2, 3] {
+        let (_, errors) = join_errors(&net, i);
+        assert!(
+            matches!(&errors[..], [rumor_swim::JoinError::Stream(r)] if r == "connection closed"),
+            "n{i}: {errors:?}"
+        );
+    }
     assert_eq!(
         net.nodes[0].stats().label_dropped,
         2,
