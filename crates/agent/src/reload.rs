@@ -158,3 +158,41 @@ pub fn on_sighup(agent: &Agent) {
         Err(e) => tracing::error!("{e:#}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::cli::AgentArgs;
+
+    fn load(tags: &[&str], log_level: &str) -> AgentConfig {
+        AgentConfig::load(&AgentArgs {
+            node: Some("a".into()),
+            bind: Some("127.0.0.1:7946".into()),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            log_level: Some(log_level.into()),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn settings_a_reload_does_not_apply_are_named() {
+        let old = load(&["role=web"], "info");
+        assert_eq!(restart_needed(&old, &old), Vec::<String>::new());
+        let new = load(&["role=db"], "debug");
+        assert_eq!(
+            restart_needed(&old, &new),
+            vec![
+                "log_level: info -> debug (takes effect at restart)".to_string(),
+                "tags: {\"role\": \"web\"} -> {\"role\": \"db\"} (takes effect at restart)"
+                    .to_string(),
+            ]
+        );
+        // The dc tag follows `dc`, which a reload applies: not reported here.
+        let mut moved = old.clone();
+        moved.dc = "dc2".into();
+        moved.tags.insert("dc".into(), "dc2".into());
+        assert_eq!(restart_needed(&old, &moved), Vec::<String>::new());
+    }
+}

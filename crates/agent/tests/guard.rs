@@ -341,7 +341,6 @@ fn c_an_agent_restarted_into_another_datacenter_is_refused_and_dropped_by_its_ol
     assert_foreign_refusal(&join(&x, &r1), "dc2", "r1", "dc1");
     assert_eq!(view(&x), Some(all_alive(&["x"])));
     // The old pool drops it.
-    let start = Instant::now();
     for n in [&r1, &r2] {
         eventually(
             &format!("{} drops x", n.name),
@@ -349,8 +348,6 @@ fn c_an_agent_restarted_into_another_datacenter_is_refused_and_dropped_by_its_ol
             || view(n).is_some_and(|v| !v.iter().any(|m| m.0 == "x")),
         );
     }
-    let took = start.elapsed();
-    assert!(took < Duration::from_secs(180), "{took:?}");
     for n in [&r1, &r2] {
         assert_eq!(view(n), Some(all_alive(&["r1", "r2"])));
     }
@@ -408,7 +405,6 @@ fn d_sighup_separates_a_mixed_pool_into_its_datacenters_without_restarts() {
     for (i, (_, dc)) in nodes.iter().enumerate() {
         write_config(&cfg(i), dc, "true");
     }
-    let start = Instant::now();
     for q in &p {
         sighup(q);
     }
@@ -418,8 +414,6 @@ fn d_sighup_separates_a_mixed_pool_into_its_datacenters_without_restarts() {
         let want = if *dc == "dc1" { &east } else { &west };
         wait_view(n, want, Duration::from_secs(30));
     }
-    let took = start.elapsed();
-    assert!(took < Duration::from_secs(30 * 4), "{took:?}");
     for q in &p {
         let log = q.log_text();
         assert!(
