@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 
 use crate::config::{AgentConfig, Profile};
-use crate::guard::LanGuard;
+use crate::guard::GuardSettings;
 use crate::logging::LogRing;
 
 /// A running agent.
@@ -31,6 +31,8 @@ pub struct Agent {
     shutdown: watch::Sender<bool>,
     member_events: broadcast::Sender<SerfEvent>,
     snapshot: Option<crate::snapshot::SnapshotHandle>,
+    /// The guard's current settings (SIGHUP may change them, `dc` included).
+    guard: std::sync::Mutex<GuardSettings>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -70,9 +72,12 @@ impl Agent {
         let mut swim = swim_config(&config, advertise);
         swim.keyring = config.keyring.clone();
         swim.label = crate::wan::label_bytes(config.lan_label.as_ref());
-        let guard = LanGuard::new(config.dc.clone());
+        let guard = GuardSettings::of(&config);
         let mut serf_cfg = SerfConfig::new(swim, config.tags.clone());
-        serf_cfg.guard = Some(Box::new(guard));
+        serf_cfg.guard = crate::guard::lan_guard(&guard);
+        if !guard.enabled {
+            tracing::warn!("the datacenter guard is off: members of any datacenter are admitted to the LAN pool");
+        }
         serf_cfg.reconnect_interval = config.reconnect_interval;
         let snap = crate::snapshot::prepare(&config)?;
         serf_cfg.restore = snap.as_ref().map(|s| s.restore());
@@ -101,6 +106,7 @@ impl Agent {
             shutdown,
             member_events,
             snapshot,
+            guard: std::sync::Mutex::new(guard),
         });
         agent.clone().spawn_event_pump();
         crate::handler::start(&agent);
@@ -160,6 +166,27 @@ impl Agent {
         if let Some(s) = &self.snapshot {
             s.shutdown().await;
         }
+    }
+
+    /// The guard's current settings.
+    pub fn guard_settings(&self) -> GuardSettings {
+        self.guard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Record the guard's settings (after they were applied to the pool).
+    pub(crate) fn set_guard_settings(&self, settings: GuardSettings) {
+        *self
+            .guard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = settings;
+    }
+
+    /// Our datacenter now (a SIGHUP may have changed it since start).
+    pub fn dc(&self) -> String {
+        self.guard_settings().dc
     }
 
     /// A receiver that changes to `true` when the agent shuts down.
@@ -286,7 +313,7 @@ impl Agent {
     pub fn update_tags(&self, set: BTreeMap<String, String>, delete: &[String]) -> Result<()> {
         if set
             .get(crate::guard::DC_TAG)
-            .is_some_and(|v| *v != self.config.dc)
+            .is_some_and(|v| *v != self.dc())
             || delete.iter().any(|d| d == "dc")
         {
             bail!("the dc tag is the agent's datacenter and cannot be changed");
@@ -329,13 +356,14 @@ impl Agent {
 
     /// The `stats` map: section -> key -> value, as `serf info` shows it.
     pub fn stats(&self) -> BTreeMap<String, BTreeMap<String, String>> {
-        let (health, st, swim, resets, encrypted) = self.lan.call(|serf, _| {
+        let (health, st, swim, resets, encrypted, tags) = self.lan.call(|serf, _| {
             (
                 serf.health_score(),
                 serf.stats(),
                 serf.swim().stats(),
                 serf.coordinate_resets(),
                 serf.keyring().is_some(),
+                serf.local_member().tags,
             )
         });
         let mut stats = BTreeMap::new();
@@ -380,6 +408,8 @@ impl Agent {
                 ("streams_dropped".into(), swim.streams_dropped.to_string()),
                 ("alive_vetoed".into(), swim.alive_vetoed.to_string()),
                 ("merges_vetoed".into(), swim.merges_vetoed.to_string()),
+                ("entries_dropped".into(), swim.entries_dropped.to_string()),
+                ("label_dropped".into(), swim.label_dropped.to_string()),
             ]),
         );
         let net = self.lan.stats();
@@ -395,7 +425,8 @@ impl Agent {
                 ("stream_errors".into(), net.stream_errors().to_string()),
             ]),
         );
-        stats.insert("tags".into(), self.config.tags.clone());
+        // The tags now (RPC `tags` and a SIGHUP that changed `dc` may have changed them).
+        stats.insert("tags".into(), tags);
         stats.insert("event_handlers".into(), self.event_handlers());
         if let Some(serf) = stats.get_mut("serf") {
             serf.insert("label_dropped".into(), swim.label_dropped.to_string());
@@ -478,6 +509,8 @@ where
     let mut stop = agent.shutdown_signal();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot install the SIGTERM handler")?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot install the SIGHUP handler")?;
     let result = loop {
         tokio::select! {
             _ = stop.changed() => break Ok(()),
@@ -492,6 +525,7 @@ where
                 tracing::info!("terminated: stopping without leave");
                 break Ok(());
             }
+            _ = hup.recv() => crate::reload::on_sighup(&agent),
             r = &mut joiner, if !joined => {
                 joined = true;
                 match r {

@@ -328,6 +328,13 @@ pub struct AgentArgs {
     /// memberlist label of the WAN pool (1 to 255 bytes; servers).
     #[arg(long, value_name = "LABEL")]
     pub wan_label: Option<String>,
+    /// The datacenter guard of the LAN pool: on (default) refuses members of other
+    /// datacenters, of the WAN pool, and without a `dc` tag; off admits everyone.
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub guard: Option<Switch>,
+    /// Admit members that carry no `dc` tag (refused by default, as Consul does).
+    #[arg(long)]
+    pub allow_untagged: bool,
 }
 
 /// `rumor dcs`.
@@ -339,4 +346,13 @@ pub struct DcsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+}
+
+/// A setting that is on or off.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
 }

@@ -87,6 +87,10 @@ pub struct FileConfig {
     pub lan_label: Option<String>,
     /// memberlist label of the WAN pool.
     pub wan_label: Option<String>,
+    /// The datacenter guard on (`true`, the default) or off (as `--guard on|off`).
+    pub guard: Option<bool>,
+    /// Admit members without a `dc` tag (as `--allow-untagged`).
+    pub allow_untagged: Option<bool>,
 }
 
 /// The agent's settled configuration.
@@ -136,6 +140,13 @@ pub struct AgentConfig {
     pub lan_label: Option<String>,
     /// memberlist label of the WAN pool (off by default).
     pub wan_label: Option<String>,
+    /// The LAN pool's datacenter guard is on (see `crate::guard`).
+    pub guard: bool,
+    /// The guard admits members without a `dc` tag.
+    pub allow_untagged: bool,
+    /// The options this configuration was loaded from: SIGHUP loads the file again with
+    /// them, so they still win over the file (`crate::reload`).
+    pub args: AgentArgs,
 }
 
 /// Parse `IP:PORT` or `[IPv6]:PORT`, naming the option in the error.
@@ -258,7 +269,15 @@ impl AgentConfig {
         )?;
         let snapshot = args.snapshot.clone().or(file.snapshot_path);
         let rejoin_after_leave = args.rejoin || file.rejoin_after_leave.unwrap_or(false);
+        let guard = match args.guard {
+            Some(g) => g == crate::cli::Switch::On,
+            None => file.guard.unwrap_or(true),
+        };
+        let allow_untagged = args.allow_untagged || file.allow_untagged.unwrap_or(false);
         Ok(AgentConfig {
+            guard,
+            allow_untagged,
+            args: args.clone(),
             keyring,
             keyring_file,
             node,
@@ -433,6 +452,36 @@ mod tests {
             .starts_with("--wan-bind needs --server"));
         let c = AgentConfig::load(&args()).unwrap();
         assert!(!c.server && c.wan_bind.is_none() && !c.tags.contains_key("role"));
+    }
+
+    #[test]
+    fn guard_settings_from_file_then_flags() {
+        let c = AgentConfig::load(&args()).unwrap();
+        assert!(c.guard);
+        assert!(!c.allow_untagged);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.toml");
+        std::fs::write(&p, "guard = false\nallow_untagged = true\n").unwrap();
+        let mut a = args();
+        a.config = Some(p.clone());
+        let c = AgentConfig::load(&a).unwrap();
+        assert!(!c.guard);
+        assert!(c.allow_untagged);
+        // The flag wins over the file.
+        a.guard = Some(crate::cli::Switch::On);
+        let c = AgentConfig::load(&a).unwrap();
+        assert!(c.guard);
+        std::fs::write(&p, "guard = true\n").unwrap();
+        a.guard = Some(crate::cli::Switch::Off);
+        a.allow_untagged = true;
+        let c = AgentConfig::load(&a).unwrap();
+        assert!(!c.guard);
+        assert!(c.allow_untagged);
+        std::fs::write(&p, "guard = \"yes\"\n").unwrap();
+        assert!(AgentConfig::load(&a)
+            .unwrap_err()
+            .to_string()
+            .contains("invalid"));
     }
 
     #[test]

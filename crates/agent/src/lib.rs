@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`cli`]: the command line; [`config`]: settled agent configuration;
 //! - [`agent`]: a running agent (LAN pool + guard + RPC server + signals); [`guard`]: the
-//!   datacenter guard; [`logging`]: stderr plus the ring `monitor` follows;
+//!   datacenter guard; [`reload`]: SIGHUP applies the guard's settings again;
+//!   [`logging`]: stderr plus the ring `monitor` follows;
 //! - [`handler`]: Serf's event handler scripts; [`snapshot`]: the snapshot file and rejoin at
 //!   restart; [`keyring`]: encryption keys (Go-exact base64) and the keyring file;
 //! - [`query`]: queries sent for RPC clients (name rule, answers until closed);
@@ -22,6 +23,7 @@ pub mod handler;
 pub mod keyring;
 pub mod logging;
 pub mod query;
+pub mod reload;
 pub mod rpc;
 pub mod snapshot;
 pub mod wan;
