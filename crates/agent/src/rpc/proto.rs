@@ -18,6 +18,8 @@ pub use super::cmd::{
     RECORD_RESPONSE,
 };
 pub use super::cmd::{KeyRequest, KeysResponse};
+/// The rumor-only `dc-event` and `dc-query` bodies.
+pub use super::cmd::{DcEventRequest, DcQueryRequest};
 
 /// Go writes an empty slice or map as nil: read nil as the empty value.
 pub(crate) fn nil_default<'de, D, T>(d: D) -> Result<T, D::Error>

@@ -6,6 +6,8 @@
 //! [`dispatch`], which checks the handshake and hands the request to the command's file.
 
 mod auth;
+mod dc_event;
+mod dc_query;
 mod event;
 mod force_leave;
 mod get_coordinate;
@@ -24,6 +26,8 @@ mod stream;
 mod tags;
 
 pub use auth::AuthRequest;
+pub use dc_event::DcEventRequest;
+pub use dc_query::DcQueryRequest;
 pub use event::EventRequest;
 pub use force_leave::ForceLeaveRequest;
 pub use get_coordinate::{CoordinateRequest, CoordinateResponse, RpcCoordinate};
@@ -90,6 +94,10 @@ pub(crate) enum Command {
     GetCoordinate,
     /// `install-key`, `use-key`, `remove-key`, `list-keys`: a key query across the cluster.
     Key(keys::KeyCommand),
+    /// `dc-event` (rumor only): a user event in another datacenter.
+    DcEvent,
+    /// `dc-query` (rumor only): a query in another datacenter, streamed as `query`.
+    DcQuery,
 }
 
 /// A command name this agent does not serve; its message is the error Serf replies with.
@@ -124,6 +132,8 @@ impl Command {
             "use-key" => Command::Key(keys::KeyCommand::Use),
             "remove-key" => Command::Key(keys::KeyCommand::Remove),
             "list-keys" => Command::Key(keys::KeyCommand::List),
+            "dc-event" => Command::DcEvent,
+            "dc-query" => Command::DcQuery,
             other => return Err(UnsupportedCommand(other.to_string())),
         })
     }
@@ -148,6 +158,8 @@ impl Command {
             Command::Respond => respond::apply(conn, seq, body).await,
             Command::GetCoordinate => get_coordinate::apply(conn, seq, body).await,
             Command::Key(k) => keys::apply(conn, seq, body, k).await,
+            Command::DcEvent => dc_event::apply(conn, seq, body).await,
+            Command::DcQuery => dc_query::apply(conn, seq, body).await,
         }
     }
 }
@@ -246,6 +258,8 @@ mod tests {
             ("use-key", Command::Key(keys::KeyCommand::Use)),
             ("remove-key", Command::Key(keys::KeyCommand::Remove)),
             ("list-keys", Command::Key(keys::KeyCommand::List)),
+            ("dc-event", Command::DcEvent),
+            ("dc-query", Command::DcQuery),
         ];
         for (name, want) in names {
             assert_eq!(Command::parse(name), Ok(want), "{name}");
@@ -261,6 +275,8 @@ mod tests {
             "members_filtered",
             "get_coordinate",
             "Query",
+            "dc_event",
+            "dc-Query",
         ] {
             let err = Command::parse(name).unwrap_err();
             assert_eq!(err.0, name);

@@ -1,0 +1,366 @@
+//! The origin's side: choose a server of the target datacenter, send it the request as a
+//! `_rumor_dc` WAN query, wait for its ack or status (trying another server if it stays
+//! silent), and hand the LAN answers it forwards to the RPC stream.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rumor_net::PoolHandle;
+use rumor_serf::{MemberStatus, QueryParams, Serf};
+
+use super::request::{DcAction, DcRequest, DcStatus};
+use super::{DcError, MAX_ATTEMPTS, QUERY_NAME};
+use crate::agent::Agent;
+use crate::query::{QueryAnswer, QueryAnswers};
+
+/// The tag naming a member's datacenter.
+const DC_TAG: &str = "dc";
+/// The tag and value marking a server.
+const ROLE_TAG: &str = "role";
+const ROLE_SERVER: &str = "server";
+
+/// Where a request goes.
+enum Route {
+    /// Our own datacenter: the plain command.
+    Local,
+    /// Through the WAN pool to one of these servers (WAN names, in the order to try).
+    Remote(PoolHandle<Serf>, Vec<String>),
+}
+
+/// The alive servers of our datacenter, from the LAN pool, as `NAME (ADDR)`.
+fn lan_servers(agent: &Agent) -> Vec<String> {
+    let mut v: Vec<String> = agent
+        .members()
+        .into_iter()
+        .filter(|m| {
+            m.status == MemberStatus::Alive
+                && m.tags.get(ROLE_TAG).map(String::as_str) == Some(ROLE_SERVER)
+        })
+        .map(|m| format!("{} ({})", m.name, m.addr))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A random order (a fresh random hasher per request), so load spreads over the servers.
+fn shuffle(mut names: Vec<String>) -> Vec<String> {
+    let state = std::collections::hash_map::RandomState::new();
+    names.sort_by_cached_key(|n| {
+        let mut h = state.build_hasher();
+        n.hash(&mut h);
+        h.finish()
+    });
+    names
+}
+
+fn route(agent: &Agent, dc: &str) -> Result<Route, DcError> {
+    if dc.is_empty() {
+        return Err(DcError::Request("a datacenter name is required".into()));
+    }
+    if dc == agent.config.dc {
+        return Ok(Route::Local);
+    }
+    let Some(wan) = agent.wan.clone() else {
+        return Err(DcError::NotServer {
+            node: agent.config.node.clone(),
+            dc: agent.config.dc.clone(),
+            servers: lan_servers(agent),
+        });
+    };
+    let members = wan.call(|serf, _| serf.members());
+    let mut known = BTreeSet::from([agent.config.dc.clone()]);
+    let mut servers = Vec::new();
+    for m in &members {
+        let Some(mdc) = m.tags.get(DC_TAG) else {
+            continue;
+        };
+        known.insert(mdc.clone());
+        if mdc == dc
+            && m.status == MemberStatus::Alive
+            && m.tags.get(ROLE_TAG).map(String::as_str) == Some(ROLE_SERVER)
+        {
+            servers.push(m.name.to_string());
+        }
+    }
+    let known: Vec<String> = known.into_iter().collect();
+    if !known.iter().any(|k| k == dc) {
+        return Err(DcError::UnknownDc {
+            dc: dc.to_string(),
+            known,
+        });
+    }
+    if servers.is_empty() {
+        return Err(DcError::NoServer {
+            dc: dc.to_string(),
+            known,
+        });
+    }
+    Ok(Route::Remote(wan, shuffle(servers)))
+}
+
+/// How long to wait for a server's ack (or status) before trying the next one.
+fn ack_wait(left: Duration) -> Duration {
+    (left / 4).clamp(Duration::from_millis(200), Duration::from_secs(2))
+}
+
+/// The time kept back, on the chosen server, for its forwarded answers to come back.
+pub(super) fn margin(left: Duration) -> Duration {
+    (left / 10).clamp(Duration::from_millis(50), Duration::from_secs(1))
+}
+
+/// Below this much time left, no new attempt is started.
+const MIN_ATTEMPT: Duration = Duration::from_millis(100);
+
+/// What one attempt came to.
+enum Attempt {
+    /// The server took the request; its query (if any) is still open on `answers`.
+    Accepted {
+        answers: QueryAnswers,
+        buffered: VecDeque<QueryAnswer>,
+    },
+    /// The server acked and refused.
+    Refused(String),
+    /// No ack and no status in time: try another.
+    Silent,
+}
+
+/// Send the request to `server` and wait for its verdict.
+async fn attempt(
+    wan: &PoolHandle<Serf>,
+    server: &str,
+    payload: Vec<u8>,
+    left: Duration,
+) -> Result<Attempt, DcError> {
+    let params = QueryParams {
+        filter_nodes: vec![server.to_string()],
+        request_ack: true,
+        timeout: Some(left),
+        ..QueryParams::default()
+    };
+    let rx = wan.subscribe();
+    let (handle, until) = wan
+        .call(|serf, now| {
+            serf.query(now, QUERY_NAME, Bytes::from(payload), params)
+                .map(|h| (h, h.deadline.saturating_duration_since(now)))
+        })
+        .map_err(|e| DcError::Request(format!("cannot send the request: {e}")))?;
+    let mut answers = QueryAnswers::new(rx, handle, until);
+    let wait = ack_wait(left);
+    let mut deadline = tokio::time::Instant::now() + wait;
+    let mut acked = false;
+    let mut buffered = VecDeque::new();
+    loop {
+        let next = match tokio::time::timeout_at(deadline, answers.next()).await {
+            Err(_) if acked => {
+                tracing::warn!(%server, "the server acked the request but its status did not arrive; taking it as accepted");
+                return Ok(Attempt::Accepted { answers, buffered });
+            }
+            Err(_) => return Ok(Attempt::Silent),
+            Ok(n) => n,
+        };
+        match next {
+            None if acked => return Ok(Attempt::Accepted { answers, buffered }),
+            None => return Ok(Attempt::Silent),
+            Some(QueryAnswer::Ack { from }) if from == server => {
+                acked = true;
+                deadline = tokio::time::Instant::now() + wait;
+            }
+            Some(QueryAnswer::Response { from, payload }) if from == server => {
+                return Ok(match DcStatus::decode(&payload) {
+                    Ok(DcStatus::Ok) => Attempt::Accepted { answers, buffered },
+                    Ok(DcStatus::Error(e)) => Attempt::Refused(e),
+                    Err(e) => Attempt::Refused(e.to_string()),
+                });
+            }
+            Some(a) => buffered.push_back(a),
+        }
+    }
+}
+
+/// Try the servers in order (at most [`MAX_ATTEMPTS`]) until one takes the request.
+async fn send(
+    wan: &PoolHandle<Serf>,
+    servers: &[String],
+    mut request: DcRequest,
+    total: Duration,
+) -> Result<(String, QueryAnswers, VecDeque<QueryAnswer>), DcError> {
+    let deadline = tokio::time::Instant::now() + total;
+    let mut tried = Vec::new();
+    for server in servers.iter().take(MAX_ATTEMPTS) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left < MIN_ATTEMPT {
+            break;
+        }
+        if let DcAction::Query { timeout, .. } = &mut request.action {
+            *timeout = left.saturating_sub(margin(left));
+        }
+        let payload = request
+            .encode()
+            .map_err(|e| DcError::Request(e.to_string()))?;
+        tried.push(server.clone());
+        tracing::debug!(%server, dc = %request.dc, ?left, "sending a datacenter request");
+        match attempt(wan, server, payload, left).await? {
+            Attempt::Accepted { answers, buffered } => {
+                return Ok((server.clone(), answers, buffered))
+            }
+            Attempt::Refused(reason) => {
+                return Err(DcError::Refused {
+                    server: server.clone(),
+                    reason,
+                })
+            }
+            Attempt::Silent => {
+                tracing::warn!(%server, dc = %request.dc, "no answer from the server; trying another")
+            }
+        }
+    }
+    Err(DcError::NoAnswer {
+        dc: request.dc,
+        tried,
+    })
+}
+
+/// The default time a request for another datacenter may take: a WAN query's default plus a
+/// LAN query's default in a datacenter the size of ours.
+fn default_total(agent: &Agent, wan: &PoolHandle<Serf>) -> Duration {
+    wan.call(|s, _| s.default_query_timeout()) + agent.lan.call(|s, _| s.default_query_timeout())
+}
+
+/// Gossip a user event in datacenter `dc` (ours: the plain event). Returns once a server of
+/// `dc` confirmed it (or acked it, if its confirmation was lost).
+pub async fn event(
+    agent: &Agent,
+    dc: &str,
+    name: &str,
+    payload: Vec<u8>,
+    coalesce: bool,
+) -> anyhow::Result<()> {
+    if name.is_empty() {
+        anyhow::bail!("an event needs a name");
+    }
+    match route(agent, dc)? {
+        Route::Local => agent.user_event(name, payload, coalesce),
+        Route::Remote(wan, servers) => {
+            let total = wan.call(|s, _| s.default_query_timeout());
+            let req = DcRequest {
+                dc: dc.to_string(),
+                action: DcAction::Event {
+                    name: name.to_string(),
+                    payload,
+                    coalesce,
+                },
+            };
+            let (server, _, _) = send(&wan, &servers, req, total).await?;
+            tracing::info!(%dc, %server, event = %name, "user event sent to another datacenter");
+            Ok(())
+        }
+    }
+}
+
+/// The answers to a query, as [`QueryAnswers`] gives them, without the chosen server's
+/// control answers.
+#[derive(Debug)]
+pub struct DcAnswers {
+    answers: QueryAnswers,
+    buffered: VecDeque<QueryAnswer>,
+    /// The chosen server's WAN name (None for a query in our own datacenter).
+    control: Option<String>,
+}
+
+impl DcAnswers {
+    /// The next ack or response of a member of the target datacenter; `None` once closed.
+    pub async fn next(&mut self) -> Option<QueryAnswer> {
+        if let Some(a) = self.buffered.pop_front() {
+            return Some(a);
+        }
+        loop {
+            let a = self.answers.next().await?;
+            let from = match &a {
+                QueryAnswer::Ack { from } | QueryAnswer::Response { from, .. } => from,
+            };
+            if self.control.as_deref() == Some(from.as_str()) {
+                if let QueryAnswer::Response { payload, .. } = &a {
+                    if let Ok(DcStatus::Error(e)) = DcStatus::decode(payload) {
+                        tracing::warn!(server = %from, error = %e, "late refusal of a datacenter query");
+                    }
+                }
+                continue;
+            }
+            return Some(a);
+        }
+    }
+}
+
+/// Run a query in datacenter `dc` (ours: the plain query) and follow its answers. `params`
+/// are the LAN query's; `params.timeout` is the whole request's (None: a default).
+pub async fn query(
+    agent: &Agent,
+    dc: &str,
+    name: &str,
+    payload: Option<Vec<u8>>,
+    params: QueryParams,
+) -> anyhow::Result<DcAnswers> {
+    match route(agent, dc)? {
+        Route::Local => Ok(DcAnswers {
+            answers: agent.query(name, payload, params)?,
+            buffered: VecDeque::new(),
+            control: None,
+        }),
+        Route::Remote(wan, servers) => {
+            crate::query::check_name(name, payload.as_deref())?;
+            for (tag, re) in &params.filter_tags {
+                regex::Regex::new(re)
+                    .map_err(|e| anyhow::anyhow!("bad regular expression for tag {tag}: {e}"))?;
+            }
+            let total = match params.timeout {
+                Some(t) if !t.is_zero() => t,
+                _ => default_total(agent, &wan),
+            };
+            let req = DcRequest {
+                dc: dc.to_string(),
+                action: DcAction::Query {
+                    name: name.to_string(),
+                    payload,
+                    filter_nodes: params.filter_nodes,
+                    filter_tags: params.filter_tags,
+                    request_ack: params.request_ack,
+                    relay_factor: params.relay_factor,
+                    timeout: total,
+                },
+            };
+            let (server, answers, buffered) = send(&wan, &servers, req, total).await?;
+            tracing::debug!(%dc, %server, query = %name, "query running in another datacenter");
+            Ok(DcAnswers {
+                answers,
+                buffered,
+                control: Some(server),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_and_margins_are_bounded() {
+        let ms = Duration::from_millis;
+        assert_eq!(ack_wait(ms(400)), ms(200));
+        assert_eq!(ack_wait(ms(3200)), ms(800));
+        assert_eq!(ack_wait(Duration::from_secs(60)), Duration::from_secs(2));
+        assert_eq!(margin(ms(100)), ms(50));
+        assert_eq!(margin(ms(3200)), ms(320));
+        assert_eq!(margin(Duration::from_secs(60)), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn shuffles_keep_every_server_once() {
+        let names: Vec<String> = (0..8).map(|i| format!("s{i}.dc2")).collect();
+        let mut got = shuffle(names.clone());
+        got.sort();
+        assert_eq!(got, names);
+    }
+}
