@@ -29,6 +29,7 @@ mod conflict;
 mod coordinate;
 mod error;
 mod event;
+mod forward;
 mod guard;
 mod hooks;
 mod intent;

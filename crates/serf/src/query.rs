@@ -121,6 +121,8 @@ pub(crate) struct Pending {
     pub(crate) reply: ReplyTo,
     pub(crate) deadline: Instant,
     pub(crate) responded: bool,
+    /// Answers forwarded for other senders ([`Serf::forward_answer`]): (ack?, from).
+    pub(crate) forwarded: std::collections::BTreeSet<(bool, Name)>,
 }
 
 /// Serf's `queryBuffer` plus `queryMinTime`: the ids seen per query time.
@@ -382,6 +384,7 @@ impl Serf {
                 reply,
                 deadline,
                 responded: false,
+                forwarded: std::collections::BTreeSet::new(),
             },
         );
         st.timers
