@@ -18,15 +18,14 @@ use crate::config::{AgentConfig, Profile};
 use crate::guard::LanGuard;
 use crate::logging::LogRing;
 
-/// How long a graceful leave may take before the agent stops anyway.
-const LEAVE_TIMEOUT: Duration = Duration::from_secs(15);
-
 /// A running agent.
 pub struct Agent {
     /// Settled configuration.
     pub config: AgentConfig,
     /// The LAN pool.
     pub lan: PoolHandle<Serf>,
+    /// The WAN pool of servers (`None` unless `--server`); see [`crate::wan`].
+    pub wan: Option<PoolHandle<Serf>>,
     /// Log lines for `monitor`.
     pub logs: LogRing,
     shutdown: watch::Sender<bool>,
@@ -53,7 +52,14 @@ fn swim_config(config: &AgentConfig, advertise: SocketAddr) -> rumor_swim::Confi
 
 impl Agent {
     /// Bind the pool and start it. The RPC server is started by [`run`].
-    pub async fn start(config: AgentConfig, logs: LogRing) -> Result<Arc<Agent>> {
+    pub async fn start(mut config: AgentConfig, logs: LogRing) -> Result<Arc<Agent>> {
+        // A server's WAN pool binds first: its LAN member carries the WAN address.
+        let wan_bound = crate::wan::bind(&config).await?;
+        if let Some(w) = &wan_bound {
+            config
+                .tags
+                .insert(crate::wan::WAN_ADDR_TAG.into(), w.advertise.to_string());
+        }
         let mut pool_cfg = PoolConfig::new(config.bind);
         let swim_probe = swim_config(&config, config.bind);
         pool_cfg.tcp_timeout = swim_probe.tcp_timeout;
@@ -63,6 +69,7 @@ impl Agent {
         let advertise = config.advertise_addr(bound.local_addr());
         let mut swim = swim_config(&config, advertise);
         swim.keyring = config.keyring.clone();
+        swim.label = crate::wan::label_bytes(config.lan_label.as_ref());
         let guard = LanGuard::new(config.dc.clone());
         let mut serf_cfg = SerfConfig::new(swim, config.tags.clone());
         serf_cfg.guard = Some(Box::new(guard));
@@ -73,6 +80,10 @@ impl Agent {
         let serf = Serf::new(serf_cfg, seed, bound.now())
             .map_err(|e| anyhow!("cannot start the pool: {e}"))?;
         let lan = bound.start(serf);
+        let wan = match wan_bound {
+            Some(w) => Some(crate::wan::start(&config, w, rand_seed())?),
+            None => None,
+        };
         let (snapshot, previous) = match snap {
             Some(s) => {
                 let (handle, previous) = s.start(lan.clone(), &config.node);
@@ -85,6 +96,7 @@ impl Agent {
         let agent = Arc::new(Agent {
             config,
             lan,
+            wan,
             logs,
             shutdown,
             member_events,
@@ -92,6 +104,7 @@ impl Agent {
         });
         agent.clone().spawn_event_pump();
         crate::handler::start(&agent);
+        crate::wan::spawn(&agent);
         if let Some(path) = agent.config.keyring_file.clone() {
             crate::keyring::spawn_file_writer(agent.clone(), path);
         }
@@ -220,22 +233,36 @@ impl Agent {
             // As Serf: `leave` is in the snapshot before the leave starts.
             s.leave().await;
         }
-        let mut rx = self.lan.subscribe();
-        self.lan.call(|serf, now| serf.leave(now));
-        let wait = async {
-            loop {
-                match rx.recv().await {
-                    Ok(SerfEvent::LeaveFinished { error: None }) => return Ok(()),
-                    Ok(SerfEvent::LeaveFinished { error: Some(e) }) => return Err(anyhow!("{e}")),
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(_) => return Err(anyhow!("the pool stopped during leave")),
-                }
-            }
-        };
-        match tokio::time::timeout(LEAVE_TIMEOUT, wait).await {
-            Ok(r) => r,
-            Err(_) => bail!("leave did not complete within {LEAVE_TIMEOUT:?}"),
-        }
+        // Both pools leave at once (a client has no WAN pool).
+        let (lan, wan) = tokio::join!(crate::wan::leave_pool(&self.lan), crate::wan::leave(self));
+        lan?;
+        wan
+    }
+
+    /// The name this agent has in the WAN pool: "NODE.DC".
+    pub fn wan_name(&self) -> String {
+        crate::wan::wan_name(&self.config.node, &self.config.dc)
+    }
+
+    /// Join the WAN pool through `addrs` (WAN addresses; error naming --server if this agent
+    /// is not a server). Returns the number of nodes that answered.
+    pub async fn wan_join(&self, addrs: &[String]) -> Result<usize> {
+        crate::wan::join_pool(crate::wan::pool(self)?, addrs, false).await
+    }
+
+    /// Members of the WAN pool (error if not a server).
+    pub fn wan_members(&self) -> Result<Vec<Member>> {
+        Ok(crate::wan::pool(self)?.call(|serf, _| serf.members()))
+    }
+
+    /// Datacenters known to the WAN pool, nearest first (unknown RTT last, then by name).
+    pub fn datacenters(&self) -> Result<Vec<crate::wan::DcInfo>> {
+        Ok(crate::wan::pool(self)?.call(|serf, _| {
+            let own = serf.coordinate();
+            crate::wan::datacenters::datacenters(&serf.members(), own.as_ref(), |n| {
+                serf.member_coordinate(n)
+            })
+        }))
     }
 
     /// Force a member out.
@@ -264,6 +291,7 @@ impl Agent {
         {
             bail!("the dc tag is the agent's datacenter and cannot be changed");
         }
+        crate::wan::config::check_tag_update(self.config.server, &set, delete)?;
         self.lan
             .call(|serf, now| {
                 let mut tags = serf.local_member().tags;
@@ -369,6 +397,9 @@ impl Agent {
         );
         stats.insert("tags".into(), self.config.tags.clone());
         stats.insert("event_handlers".into(), self.event_handlers());
+        if let Some(wan) = &self.wan {
+            stats.insert("wan".into(), crate::wan::stats(&self.config, wan));
+        }
         stats
     }
 
@@ -436,7 +467,9 @@ where
     let rpc_task = tokio::spawn(serve_rpc(rpc, agent.clone()));
     let mut joiner = {
         let agent = agent.clone();
-        tokio::spawn(async move { agent.start_join().await })
+        tokio::spawn(async move {
+            tokio::try_join!(agent.start_join(), crate::wan::start_join(&agent)).map(|_| ())
+        })
     };
     let mut joined = false;
     let mut stop = agent.shutdown_signal();
@@ -469,6 +502,9 @@ where
     agent.request_shutdown();
     agent.close_snapshot().await;
     agent.lan.shutdown().await;
+    if let Some(wan) = &agent.wan {
+        wan.shutdown().await;
+    }
     rpc_task.abort();
     result
 }

@@ -44,6 +44,8 @@ pub enum Command {
     Keys(KeysArgs),
     /// Print a new random encryption key (32 bytes, base64).
     Keygen,
+    /// List the datacenters the WAN pool knows, nearest first (servers only).
+    Dcs(DcsArgs),
 }
 
 /// `rumor keys`: exactly one of the operations.
@@ -105,6 +107,9 @@ pub struct MembersArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// The members of the WAN pool (servers only).
+    #[arg(long)]
+    pub wan: bool,
 }
 
 /// `rumor join`.
@@ -116,6 +121,9 @@ pub struct JoinArgs {
     /// Replay past user events.
     #[arg(long)]
     pub replay: bool,
+    /// Join the WAN pool through the given WAN addresses (servers only).
+    #[arg(long)]
+    pub wan: bool,
     /// Addresses to join.
     #[arg(required = true)]
     pub addrs: Vec<String>,
@@ -307,4 +315,34 @@ pub struct AgentArgs {
     /// After a graceful leave, still rejoin the snapshot's members on restart (Serf's -rejoin).
     #[arg(long)]
     pub rejoin: bool,
+    /// Run as a server: also join the WAN pool of servers (needs --wan-bind).
+    #[arg(long)]
+    pub server: bool,
+    /// WAN pool address of a server, IP:PORT.
+    #[arg(long, value_name = "IP:PORT")]
+    pub wan_bind: Option<String>,
+    /// WAN address to advertise to other servers, IP:PORT (default: the WAN bind address).
+    #[arg(long, value_name = "IP:PORT")]
+    pub wan_advertise: Option<String>,
+    /// Join the WAN pool through these addresses at start (retried with backoff; servers).
+    #[arg(long = "wan-join", value_name = "ADDR")]
+    pub wan_join: Vec<String>,
+    /// memberlist label of the LAN pool (1 to 255 bytes): only agents with the same label
+    /// form a pool (off by default; Serf 0.9.4 has no labels).
+    #[arg(long, value_name = "LABEL")]
+    pub lan_label: Option<String>,
+    /// memberlist label of the WAN pool (1 to 255 bytes; servers).
+    #[arg(long, value_name = "LABEL")]
+    pub wan_label: Option<String>,
+}
+
+/// `rumor dcs`.
+#[derive(Debug, Args)]
+pub struct DcsArgs {
+    #[command(flatten)]
+    /// Connection.
+    pub client: ClientArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
 }

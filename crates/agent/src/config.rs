@@ -74,6 +74,19 @@ pub struct FileConfig {
     pub snapshot_path: Option<PathBuf>,
     /// Rejoin the snapshot's members after a graceful leave (Serf's `rejoin_after_leave`).
     pub rejoin_after_leave: Option<bool>,
+    /// Run as a server (also a member of the WAN pool; needs `wan_bind`).
+    pub server: Option<bool>,
+    /// WAN pool bind address (servers).
+    pub wan_bind: Option<String>,
+    /// WAN address advertised to other servers.
+    pub wan_advertise: Option<String>,
+    /// WAN addresses to join at start (before those given as options).
+    #[serde(default)]
+    pub wan_join: Vec<String>,
+    /// memberlist label of the LAN pool.
+    pub lan_label: Option<String>,
+    /// memberlist label of the WAN pool.
+    pub wan_label: Option<String>,
 }
 
 /// The agent's settled configuration.
@@ -111,6 +124,18 @@ pub struct AgentConfig {
     pub snapshot: Option<PathBuf>,
     /// Rejoin the snapshot's members even after a graceful leave.
     pub rejoin_after_leave: bool,
+    /// This agent is a server: it also runs a WAN pool (`crate::wan`).
+    pub server: bool,
+    /// Where the WAN pool binds (`Some` exactly for servers).
+    pub wan_bind: Option<SocketAddr>,
+    /// The WAN address advertised (default: the bound WAN address).
+    pub wan_advertise: Option<SocketAddr>,
+    /// WAN addresses to join at start (retried as the LAN start join).
+    pub wan_join: Vec<String>,
+    /// memberlist label of the LAN pool (off by default).
+    pub lan_label: Option<String>,
+    /// memberlist label of the WAN pool (off by default).
+    pub wan_label: Option<String>,
 }
 
 /// Parse `IP:PORT` or `[IPv6]:PORT`, naming the option in the error.
@@ -178,6 +203,17 @@ impl AgentConfig {
             }
         }
         tags.insert("dc".to_string(), dc.clone());
+        let mut wan_join = file.wan_join;
+        wan_join.extend(args.wan_join.iter().cloned());
+        let wan = crate::wan::config::settle(crate::wan::config::WanOptions {
+            server: args.server || file.server.unwrap_or(false),
+            wan_bind: args.wan_bind.clone().or(file.wan_bind),
+            wan_advertise: args.wan_advertise.clone().or(file.wan_advertise),
+            wan_join,
+            lan_label: args.lan_label.clone().or(file.lan_label),
+            wan_label: args.wan_label.clone().or(file.wan_label),
+        })?;
+        crate::wan::config::server_tags(&mut tags, wan.server)?;
         let rpc_addr = parse_socket_addr(
             "RPC address",
             args.rpc_addr
@@ -239,6 +275,12 @@ impl AgentConfig {
             reconnect_interval,
             snapshot,
             rejoin_after_leave,
+            server: wan.server,
+            wan_bind: wan.wan_bind,
+            wan_advertise: wan.wan_advertise,
+            wan_join: wan.wan_join,
+            lan_label: wan.lan_label,
+            wan_label: wan.wan_label,
         })
     }
 
@@ -354,6 +396,43 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("Invalid event script: Event 'member-joined' invoking '/bin/m'"));
+    }
+
+    #[test]
+    fn server_and_labels_from_file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.toml");
+        std::fs::write(
+            &p,
+            "server = true\nwan_bind = \"127.0.0.1:8302\"\nwan_join = [\"127.0.0.2:8302\"]\nlan_label = \"l\"\nwan_label = \"w\"\n",
+        )
+        .unwrap();
+        let mut a = args();
+        a.config = Some(p);
+        a.wan_join = vec!["127.0.0.3:8302".into()];
+        a.wan_advertise = Some("127.0.0.9:9".into());
+        let c = AgentConfig::load(&a).unwrap();
+        assert!(c.server);
+        assert_eq!(c.wan_bind, Some("127.0.0.1:8302".parse().unwrap()));
+        assert_eq!(c.wan_advertise, Some("127.0.0.9:9".parse().unwrap()));
+        assert_eq!(c.wan_join, ["127.0.0.2:8302", "127.0.0.3:8302"]);
+        assert_eq!(c.lan_label.as_deref(), Some("l"));
+        assert_eq!(c.wan_label.as_deref(), Some("w"));
+        assert_eq!(c.tags.get("role").map(String::as_str), Some("server"));
+        let mut a = args();
+        a.server = true;
+        assert!(AgentConfig::load(&a)
+            .unwrap_err()
+            .to_string()
+            .starts_with("--server needs --wan-bind"));
+        let mut a = args();
+        a.wan_bind = Some("127.0.0.1:8302".into());
+        assert!(AgentConfig::load(&a)
+            .unwrap_err()
+            .to_string()
+            .starts_with("--wan-bind needs --server"));
+        let c = AgentConfig::load(&args()).unwrap();
+        assert!(!c.server && c.wan_bind.is_none() && !c.tags.contains_key("role"));
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! - [`query`]: queries sent for RPC clients (name rule, answers until closed);
 //!   [`dc_forward`]: events and queries for another datacenter, over the WAN pool;
 //! - [`rpc`]: the Serf RPC protocol (codec, client, server); [`commands`]: one file per client
-//!   command; [`demo`]: `rumor demo`.
+//!   command; [`demo`]: `rumor demo`;
+//! - [`wan`]: a server's WAN pool (its guard, flood join, datacenters) and the labels.
 
 pub mod agent;
 pub mod cli;
@@ -25,3 +26,4 @@ pub mod logging;
 pub mod query;
 pub mod rpc;
 pub mod snapshot;
+pub mod wan;

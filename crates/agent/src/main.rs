@@ -50,6 +50,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rtt(a) => commands::rtt::run(a).await,
         Command::Keys(a) => commands::keys::run(a).await,
         Command::Keygen => commands::keys::keygen(),
+        Command::Dcs(a) => commands::dcs::run(a).await,
         Command::Demo(a) => {
             let ring = logging::LogRing::new();
             logging::init("warn", &ring);

@@ -1,4 +1,5 @@
-//! `rumor join`: ask the agent to join through the given addresses.
+//! `rumor join`: ask the agent to join through the given addresses (`--wan`: a server joins
+//! the WAN pool through WAN addresses).
 
 use std::io::Write;
 
@@ -14,10 +15,15 @@ pub async fn run(args: JoinArgs) -> Result<()> {
         existing: args.addrs.clone(),
         replay: args.replay,
     };
+    let (command, what) = if args.wan {
+        ("wan-join", "the WAN pool")
+    } else {
+        ("join", "the cluster")
+    };
     let resp: JoinResponse = client
-        .call("join", Some(&req), true)
+        .call(command, Some(&req), true)
         .await
-        .map_err(|e| anyhow::anyhow!("error joining the cluster: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("error joining {what}: {e}"))?;
     writeln!(
         std::io::stdout(),
         "Successfully joined cluster by contacting {} nodes.",

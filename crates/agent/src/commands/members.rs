@@ -1,4 +1,5 @@
-//! `rumor members`: the agent's member list, filtered like `serf members`.
+//! `rumor members`: the agent's member list, filtered like `serf members` (`--wan`: the
+//! members of a server's WAN pool, in the same formats).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -49,7 +50,13 @@ pub async fn run(args: MembersArgs) -> Result<()> {
         tags,
     };
     let mut client = super::connect(&args.client).await?;
-    let resp: MembersResponse = client.call("members-filtered", Some(&req), false).await?;
+    // The WAN list always carries a body, empty when the agent is not a server.
+    let (command, body_on_error) = if args.wan {
+        ("wan-members-filtered", true)
+    } else {
+        ("members-filtered", false)
+    };
+    let resp: MembersResponse = client.call(command, Some(&req), body_on_error).await?;
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {

@@ -2,6 +2,7 @@
 //! table (or JSON with `--format json`), and returns an error for `main` to print as one
 //! line with a non-zero exit.
 
+pub mod dcs;
 pub mod event;
 pub mod force_leave;
 pub mod info;

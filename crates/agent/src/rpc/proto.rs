@@ -17,6 +17,7 @@ pub use super::cmd::{
     StreamRequest, TagsRequest, UserEventRecord, NO_PENDING_QUERY, RECORD_ACK, RECORD_DONE,
     RECORD_RESPONSE,
 };
+pub use super::cmd::{DcRecord, DcsResponse};
 pub use super::cmd::{KeyRequest, KeysResponse};
 /// The rumor-only `dc-event` and `dc-query` bodies.
 pub use super::cmd::{DcEventRequest, DcQueryRequest};

@@ -45,7 +45,7 @@ pub(super) async fn apply(conn: &mut Connection, seq: u64, body: Body<'_>) -> Ne
 }
 
 /// The compiled patterns: each anchored at both ends, an empty name or status not applied.
-struct MemberFilter {
+pub(super) struct MemberFilter {
     name: Option<regex::Regex>,
     status: Option<regex::Regex>,
     tags: Vec<(String, regex::Regex)>,
@@ -56,7 +56,7 @@ impl MemberFilter {
         regex::Regex::new(&format!("^(?:{p})$")).ok()
     }
 
-    fn new(req: &MembersFilteredRequest) -> Option<MemberFilter> {
+    pub(super) fn new(req: &MembersFilteredRequest) -> Option<MemberFilter> {
         let opt = |p: &str| {
             if p.is_empty() {
                 Some(None)
@@ -75,7 +75,7 @@ impl MemberFilter {
         })
     }
 
-    fn matches(&self, m: &Member) -> bool {
+    pub(super) fn matches(&self, m: &Member) -> bool {
         self.name.as_ref().is_none_or(|r| r.is_match(&m.name))
             && self.status.as_ref().is_none_or(|r| r.is_match(&m.status))
             && self

@@ -8,6 +8,7 @@
 mod auth;
 mod dc_event;
 mod dc_query;
+mod dcs;
 mod event;
 mod force_leave;
 mod get_coordinate;
@@ -24,10 +25,13 @@ mod stats;
 mod stop;
 mod stream;
 mod tags;
+mod wan_join;
+mod wan_members;
 
 pub use auth::AuthRequest;
 pub use dc_event::DcEventRequest;
 pub use dc_query::DcQueryRequest;
+pub use dcs::{DcRecord, DcsResponse};
 pub use event::EventRequest;
 pub use force_leave::ForceLeaveRequest;
 pub use get_coordinate::{CoordinateRequest, CoordinateResponse, RpcCoordinate};
@@ -98,6 +102,14 @@ pub(crate) enum Command {
     DcEvent,
     /// `dc-query` (rumor only): a query in another datacenter, streamed as `query`.
     DcQuery,
+    /// `wan-join`: join the WAN pool (servers; rumor extension).
+    WanJoin,
+    /// `wan-members`: every WAN member (servers; rumor extension).
+    WanMembers,
+    /// `wan-members-filtered`: WAN members matching patterns (servers; rumor extension).
+    WanMembersFiltered,
+    /// `dcs`: the datacenters the WAN pool knows (servers; rumor extension).
+    Dcs,
 }
 
 /// A command name this agent does not serve; its message is the error Serf replies with.
@@ -134,6 +146,10 @@ impl Command {
             "list-keys" => Command::Key(keys::KeyCommand::List),
             "dc-event" => Command::DcEvent,
             "dc-query" => Command::DcQuery,
+            "wan-join" => Command::WanJoin,
+            "wan-members" => Command::WanMembers,
+            "wan-members-filtered" => Command::WanMembersFiltered,
+            "dcs" => Command::Dcs,
             other => return Err(UnsupportedCommand(other.to_string())),
         })
     }
@@ -160,6 +176,10 @@ impl Command {
             Command::Key(k) => keys::apply(conn, seq, body, k).await,
             Command::DcEvent => dc_event::apply(conn, seq, body).await,
             Command::DcQuery => dc_query::apply(conn, seq, body).await,
+            Command::WanJoin => wan_join::apply(conn, seq, body).await,
+            Command::WanMembers => wan_members::apply(conn, seq).await,
+            Command::WanMembersFiltered => wan_members::apply_filtered(conn, seq, body).await,
+            Command::Dcs => dcs::apply(conn, seq).await,
         }
     }
 }
@@ -260,6 +280,10 @@ mod tests {
             ("list-keys", Command::Key(keys::KeyCommand::List)),
             ("dc-event", Command::DcEvent),
             ("dc-query", Command::DcQuery),
+            ("wan-join", Command::WanJoin),
+            ("wan-members", Command::WanMembers),
+            ("wan-members-filtered", Command::WanMembersFiltered),
+            ("dcs", Command::Dcs),
         ];
         for (name, want) in names {
             assert_eq!(Command::parse(name), Ok(want), "{name}");
