@@ -13,13 +13,10 @@ use rumor_serf::{MemberStatus, QueryParams, Serf};
 use super::request::{DcAction, DcRequest, DcStatus};
 use super::{DcError, MAX_ATTEMPTS, QUERY_NAME};
 use crate::agent::Agent;
+use crate::guard::DC_TAG;
 use crate::query::{QueryAnswer, QueryAnswers};
+use crate::wan::{ROLE_SERVER, ROLE_TAG};
 
-/// The tag naming a member's datacenter.
-const DC_TAG: &str = "dc";
-/// The tag and value marking a server.
-const ROLE_TAG: &str = "role";
-const ROLE_SERVER: &str = "server";
 
 /// Where a request goes.
 enum Route {

@@ -237,3 +237,23 @@ pub fn status_of(
         .find(|m| m.0 == name)
         .map(|m| m.1.clone())
 }
+
+/// A rumor agent process of datacenter `dc` (`rumor_agent` is always dc1).
+pub fn rumor_agent_in(
+    dir: &Path,
+    name: &str,
+    dc: &str,
+    ip: &str,
+    port: u16,
+    rpc: u16,
+    extra: &[&str],
+) -> Proc {
+    let mut cmd = Command::new(rumor_bin());
+    cmd.arg("agent")
+        .args(["--node", name, "--dc", dc])
+        .args(["--bind", &format!("{ip}:{port}")])
+        .args(["--rpc-addr", &format!("{ip}:{rpc}")])
+        .args(["--log-level", "debug"])
+        .args(extra);
+    Proc::spawn(name, cmd, dir)
+}
