@@ -217,11 +217,21 @@ fn events_and_queries_reach_exactly_the_other_datacenter() {
 
     // An event for dc2, sent through dc1's server: every dc2 agent's handler once, no dc1 one.
     let sent = Instant::now();
-    let out = rumor_cli(&["event", "--rpc-addr", &srv1, "--dc", "dc2", "dc-ping", "p1"]);
+    // No coalescing: a handler coalescing duplicates would hide a second delivery.
+    let out = rumor_cli(&[
+        "event",
+        "--rpc-addr",
+        &srv1,
+        "--dc",
+        "dc2",
+        "--no-coalesce",
+        "dc-ping",
+        "p1",
+    ]);
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        "Event 'dc-ping' dispatched to datacenter dc2! Coalescing enabled: true\n"
+        "Event 'dc-ping' dispatched to datacenter dc2! Coalescing enabled: false\n"
     );
     let want: BTreeSet<(String, String)> = DC2
         .iter()
