@@ -164,6 +164,28 @@ impl Queues {
         out
     }
 
+    /// Drops the queued intents (join or leave) about any of `names`; returns how many.
+    pub(crate) fn drop_intents_about(
+        &mut self,
+        names: &std::collections::BTreeSet<rumor_wire::Name>,
+    ) -> usize {
+        if names.is_empty() {
+            return 0;
+        }
+        let dropped = self
+            .intents
+            .retain(|_, raw| match SerfMessage::decode(raw) {
+                Ok(SerfMessage::Join(j)) => !names.contains(&j.node),
+                Ok(SerfMessage::Leave(l)) => !names.contains(&l.node),
+                _ => true,
+            });
+        let finished = self.intents.take_finished();
+        if let Some((id, done)) = &mut self.watched {
+            *done |= finished.contains(id);
+        }
+        dropped
+    }
+
     /// Lengths of the intent, event and query queues.
     pub(crate) fn lens(&self) -> (usize, usize, usize) {
         (self.intents.len(), self.events.len(), self.queries.len())

@@ -2,9 +2,16 @@
 //!
 //! The agent's datacenter guard is one: a LAN pool refuses members whose `dc` tag is not its
 //! own. Serf asks it, with the tags decoded from node meta, for every alive message
-//! (gossiped, direct, or from a push-pull) and for every member of a remote's table before a
-//! push-pull is merged. A refusal of a join push-pull makes the join fail with it
-//! ([`rumor_swim::JoinError::Refused`]).
+//! (gossiped or direct) and for every entry of a remote's table in a push-pull: a refused
+//! entry is dropped on its own and the rest is merged. Only a join is refused whole, by this
+//! policy (`SerfHooks::check_merge`): a join we dialed fails if the guard refuses the entry at
+//! the address we dialed (the remote itself; without such an entry, as below); a join we
+//! answer fails if the guard admits no alive entry but ours and refuses at least one. The
+//! join then fails with the refusal ([`rumor_swim::JoinError::Refused`] at the dialer, the
+//! responder's error as [`rumor_swim::JoinError::Remote`]).
+//!
+//! The guard can be replaced at run time ([`crate::Serf::set_guard`]); the members the new
+//! one refuses are then removed with [`crate::Serf::purge_refused`].
 
 use std::collections::BTreeMap;
 

@@ -77,6 +77,11 @@ impl RecentIntents {
             .retain(|_, i| now.saturating_duration_since(i.at) <= timeout);
     }
 
+    /// Forgets the intent buffered for `node`, if any.
+    pub(crate) fn forget(&mut self, node: &str) {
+        self.map.remove(node);
+    }
+
     /// Number of buffered intents.
     pub(crate) fn len(&self) -> usize {
         self.map.len()

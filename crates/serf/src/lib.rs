@@ -3,7 +3,8 @@
 //! [`Serf`] wraps a [`rumor_swim::Node`] and adds what a Serf 0.9.4 agent expects of a peer:
 //!
 //! - **tags** in node meta (`0xFF` + msgpack map, ≤ 512 bytes), checked by an optional
-//!   [`MemberGuard`] on every path by which a member can enter the table;
+//!   [`MemberGuard`] on every path by which a member can enter the table, replaceable at run
+//!   time with the members it refuses purged ([`Serf::set_guard`], [`Serf::purge_refused`]);
 //! - the **member Lamport clock** and **join / leave intents**, gossiped on Serf's own
 //!   broadcast queues, with the recent-intent buffer for members not yet known;
 //! - **member status** (alive, leaving, left, failed) driven by SWIM notifications plus
@@ -11,7 +12,8 @@
 //! - Serf's **push-pull state** (clocks, status times, left members, the user-event ring);
 //! - **user events** (dedupe by the 512-slot ring, rebroadcast, delivery);
 //! - **queries**: sending ([`Serf::query`]) with filters, acks, relays and a response
-//!   collector; handling and delivery ([`Event::Query`]); answers ([`Serf::respond`]); the
+//!   collector; handling and delivery ([`Event::Query`]); answers ([`Serf::respond`]) and
+//!   answers forwarded for other senders ([`Serf::forward_answer`]); the
 //!   internal `_serf_*` queries (ping, the name-conflict vote, and the key queries over the
 //!   node's keyring, counted with [`KeyTally`]).
 //! - **Vivaldi coordinates** carried in acks, with a cache per member ([`Coordinate`]);
@@ -37,6 +39,7 @@ mod internal_query;
 mod key_query;
 mod member;
 mod message;
+mod purge;
 mod push_pull;
 mod query;
 mod query_collector;

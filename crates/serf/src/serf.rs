@@ -100,7 +100,7 @@ pub struct SerfStats {
 pub struct Serf {
     pub(crate) node: Node,
     pub(crate) st: State,
-    guard: Option<Box<dyn MemberGuard + Send>>,
+    pub(crate) guard: Option<Box<dyn MemberGuard + Send>>,
     pub(crate) protocol_version: u8,
     /// No `_serf_conflict` vote when another node claims our name.
     pub(crate) disable_name_resolution: bool,
@@ -245,6 +245,12 @@ impl Serf {
                 self.st.merge_remote_state(now, &state, ignore_old);
             }
             E::Conflict { existing, other } => self.on_name_conflict(now, &existing, other),
+            E::Removed(m) => {
+                // The guard refused it back from a restart into another pool (see purge.rs).
+                self.st.forget_member(&m.name, Some(&m));
+                let names = BTreeSet::from([m.name.clone()]);
+                self.st.queues.drop_intents_about(&names);
+            }
             E::JoinFinished { id, joined, errors } => {
                 if self.reconnect_joins.remove(&id) {
                     // A reconnect (memberlist join only): no intent, nothing for the user.

@@ -89,6 +89,9 @@ impl Default for LatencyModel {
 /// experiments: disable TCP pings, change `indirect_checks`, ...).
 pub type ConfigTweak = fn(&mut Config);
 
+/// Extra Serf tags of node `i` (say its datacenter), as (name, value) pairs.
+pub type TagsFn = fn(usize) -> Vec<(String, String)>;
+
 /// Everything [`crate::Sim::new`] needs.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -118,6 +121,8 @@ pub struct SimConfig {
     pub meta_len: usize,
     /// Adjusts every node's swim configuration.
     pub tweak: Option<ConfigTweak>,
+    /// Extra tags of each Serf node (bare SWIM nodes have none). Default none.
+    pub tags: Option<TagsFn>,
 }
 
 impl SimConfig {
@@ -136,6 +141,7 @@ impl SimConfig {
             leave_timeout: Duration::from_secs(5),
             meta_len: 0,
             tweak: None,
+            tags: None,
         }
     }
 

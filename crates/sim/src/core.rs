@@ -153,6 +153,9 @@ impl SimCore for Serf {
         let swim = cfg.node_config(spec.name, spec.addr);
         let mut tags = BTreeMap::new();
         tags.insert("idx".to_string(), i.to_string());
+        if let Some(extra) = cfg.tags {
+            tags.extend(extra(i));
+        }
         let mut serf = Serf::new(SerfConfig::new(swim, tags), spec.seed, spec.now)
             .map_err(|e| e.to_string())?;
         serf.set_interner(Box::new(Arc::clone(spec.intern)));

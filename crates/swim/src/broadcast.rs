@@ -78,6 +78,36 @@ impl BroadcastQueue {
         }
     }
 
+    /// Drops the message queued about member `key`, if any (reported by
+    /// [`BroadcastQueue::take_finished`]). Returns whether one was queued.
+    pub fn remove_key(&mut self, key: &Name) -> bool {
+        match self.by_key.get(key).copied() {
+            Some(id) => {
+                self.remove(id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Keeps only the messages `keep` accepts (given each message's key and bytes); the
+    /// others are dropped as [`BroadcastQueue::remove_key`] drops. Returns how many were
+    /// dropped.
+    pub fn retain(&mut self, mut keep: impl FnMut(Option<&Name>, &Bytes) -> bool) -> usize {
+        let mut drop: Vec<u64> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| !keep(e.key.as_ref(), &e.msg))
+            .map(|(id, _)| *id)
+            .collect();
+        // Ids in order, so `take_finished` reports them deterministically.
+        drop.sort_unstable();
+        for &id in &drop {
+            self.remove(id);
+        }
+        drop.len()
+    }
+
     /// Number of queued messages.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -236,6 +266,24 @@ mod tests {
         assert_eq!(q.take_finished(), vec![first]);
         let got = q.take(0, 100, 5);
         assert_eq!(got[0].len(), 12);
+    }
+
+    #[test]
+    fn messages_are_removed_by_key_or_by_content() {
+        let mut q = BroadcastQueue::new();
+        let a = q.push(Some("a".into()), b(10));
+        let n1 = q.push(None, b(11));
+        let keep = q.push(Some("b".into()), b(12));
+        let n2 = q.push(None, b(13));
+        assert!(q.remove_key(&"a".into()));
+        assert!(!q.remove_key(&"a".into()), "already gone");
+        assert_eq!(q.take_finished(), vec![a]);
+        assert_eq!(q.retain(|key, msg| key.is_some() || msg.len() == 20), 2);
+        assert_eq!(q.take_finished(), vec![n1, n2]);
+        assert_eq!(q.take(0, 100, 5), vec![b(12)]);
+        assert!(q.remove_key(&"b".into()));
+        assert_eq!(q.take_finished(), vec![keep]);
+        assert!(q.is_empty());
     }
 
     #[test]

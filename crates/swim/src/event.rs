@@ -58,6 +58,10 @@ pub enum Event {
         /// The newcomer's address.
         other: SocketAddr,
     },
+    /// A known member was removed from the table because the member guard refused it when it
+    /// came back at the same address with a newer incarnation (it restarted into another
+    /// pool, e.g. with another datacenter): as [`crate::Node::purge`] removes members.
+    Removed(Member),
     /// A join finished: `joined` addresses answered and merged; the rest failed.
     JoinFinished {
         /// The id `join` returned.

@@ -337,6 +337,9 @@ impl Node {
             Ok(m) => m,
             Err(e) => {
                 self.stats.packets_dropped += 1;
+                if is_label_error(&e) {
+                    self.stats.label_dropped += 1;
+                }
                 tracing::debug!(%from, error = %e, "dropped packet");
                 return;
             }
@@ -364,7 +367,7 @@ impl Node {
                 if a.port == 0 {
                     a.port = self.config.advertise.port();
                 }
-                self.alive_node(now, &a, false, hooks)
+                self.alive_node(now, &a, false, hooks);
             }
             Message::Dead(d) => self.dead_node(now, &d),
             Message::User(u) => self.events.push_back(Event::UserMessage(u)),
@@ -388,6 +391,12 @@ impl Node {
             Ok(Some((m, _))) => m,
             Err(e) => {
                 self.stats.streams_dropped += 1;
+                if is_label_error(&e) {
+                    // As memberlist: a stream from another pool is closed unanswered.
+                    self.stats.label_dropped += 1;
+                    tracing::debug!(%from, error = %e, "stream with a wrong label dropped");
+                    return StreamStep::Close;
+                }
                 tracing::debug!(%from, error = %e, "bad stream");
                 let reply = Message::Err(ErrResp {
                     error: e.to_string(),
@@ -410,7 +419,7 @@ impl Node {
             Message::PushPull(pp) => {
                 let reply = self.local_push_pull(pp.join, hooks);
                 let reply_bytes = self.stream_bytes(&reply);
-                match self.merge_remote(now, &pp, None, hooks) {
+                match self.merge_remote(now, &pp, None, None, hooks) {
                     Ok(()) => StreamStep::Reply(reply_bytes),
                     Err(e) => {
                         tracing::warn!(%from, error = %e, "refused push-pull");
@@ -458,7 +467,7 @@ impl Node {
             Pending::PushPull { join, to } => {
                 let result = match msg {
                     Ok(Message::PushPull(pp)) => self
-                        .merge_remote(now, &pp, join, hooks)
+                        .merge_remote(now, &pp, join, Some(to), hooks)
                         .map_err(|e: MergeError| JoinError::from(e)),
                     Ok(Message::Err(e)) => Err(JoinError::Remote(e.error)),
                     Ok(_) => Err(JoinError::UnexpectedReply),
@@ -494,6 +503,12 @@ impl Node {
             self.join_result(jid, to, Err(JoinError::Stream(reason.to_string())));
         }
     }
+}
+
+/// A datagram or stream from a node with another label (or none), or a bad label header.
+fn is_label_error(e: &rumor_wire::DecodeError) -> bool {
+    use rumor_wire::DecodeError as D;
+    matches!(e, D::LabelMismatch | D::BadLabel | D::DoubleLabel)
 }
 
 #[cfg(test)]
@@ -551,7 +566,7 @@ mod tests {
             fn check_merge(
                 &mut self,
                 peers: &[crate::hooks::Peer],
-                _join: bool,
+                _ctx: crate::hooks::MergeContext,
             ) -> crate::hooks::Verdict {
                 let p = &peers[0];
                 Err(crate::error::Refusal::new(
@@ -579,6 +594,48 @@ mod tests {
             matches!(&evs[..], [Event::JoinFinished { id: i, joined: 0, errors }]
             if *i == id && errors[0].1 == JoinError::Remote("no other".into())),
             "{evs:?}"
+        );
+    }
+
+    #[test]
+    fn the_merge_guard_is_told_who_dialed_whom() {
+        #[derive(Default)]
+        struct Record(Vec<crate::hooks::MergeContext>);
+        impl Hooks for Record {
+            fn check_merge(
+                &mut self,
+                _peers: &[crate::hooks::Peer],
+                ctx: crate::hooks::MergeContext,
+            ) -> crate::hooks::Verdict {
+                self.0.push(ctx);
+                Ok(())
+            }
+        }
+        let ctx = |join, dialed| crate::hooks::MergeContext { join, dialed };
+        let (mut dialer_hooks, mut responder_hooks) = (Record::default(), Record::default());
+        let mut dialer = node_with(|c| c.name = "other".into());
+        let mut responder = node();
+        // A join, then a periodic (non-join) push-pull, both from `dialer` to peer 1.
+        dialer.join(Instant::ZERO, &[peer_addr(1)], &mut dialer_hooks);
+        dialer.send_push_pull(Instant::ZERO, peer_addr(1), None, &mut dialer_hooks);
+        for id in [1, 2] {
+            let Some(Transmit::Stream { data, .. }) = dialer.poll_transmit() else {
+                panic!("no push-pull")
+            };
+            let StreamStep::Reply(reply) =
+                responder.handle_stream(Instant::ZERO, peer_addr(2), &data, &mut responder_hooks)
+            else {
+                panic!("no reply")
+            };
+            dialer.handle_stream_reply(Instant::ZERO, id, &reply, &mut dialer_hooks);
+        }
+        assert_eq!(responder_hooks.0, [ctx(true, None), ctx(false, None)]);
+        assert_eq!(
+            dialer_hooks.0,
+            [
+                ctx(true, Some(peer_addr(1))),
+                ctx(false, Some(peer_addr(1)))
+            ]
         );
     }
 }

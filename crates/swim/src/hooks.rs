@@ -38,6 +38,15 @@ pub struct Peer {
     pub vsn: Versions,
 }
 
+/// What a merge guard is told about the push-pull it judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MergeContext {
+    /// The push-pull is a join (ours, or the remote's join flag).
+    pub join: bool,
+    /// When we initiated it: the address we dialed (its entry is the remote node itself).
+    pub dialed: Option<SocketAddr>,
+}
+
 /// The guard's answer: admit (`Ok`), or a typed refusal that says who and why.
 pub type Verdict = Result<(), Refusal>;
 
@@ -61,16 +70,19 @@ pub trait Hooks {
         None
     }
 
-    /// Alive guard: asked for every alive message about another member (gossip, push-pull)
-    /// before it is applied. A refusal drops it.
+    /// Member guard: asked for every alive message about another member (gossip, push-pull)
+    /// before it is applied, and for every other entry of a push-pull (suspect, dead, left:
+    /// [`Peer::state`] says which). A refusal drops that message or entry alone.
     fn check_alive(&mut self, _peer: &Peer) -> Verdict {
         Ok(())
     }
 
     /// Merge guard: asked with a remote's whole member table before any of it is applied,
-    /// on every push-pull (`join` tells whether it is a join). A refusal drops it all, and a
-    /// join to that address fails with it.
-    fn check_merge(&mut self, _peers: &[Peer], _join: bool) -> Verdict {
+    /// on every push-pull (`ctx` tells whether it is a join and, when we dialed, where). A
+    /// refusal drops it all, and a join to that address fails with it (on both sides: the
+    /// responder answers with the refusal). Entries of a push-pull that is not refused are
+    /// still each judged by [`Hooks::check_alive`] and dropped on their own.
+    fn check_merge(&mut self, _peers: &[Peer], _ctx: MergeContext) -> Verdict {
         Ok(())
     }
 }
@@ -94,8 +106,8 @@ impl<H: Hooks + ?Sized> Hooks for &mut H {
     fn check_alive(&mut self, peer: &Peer) -> Verdict {
         (**self).check_alive(peer)
     }
-    fn check_merge(&mut self, peers: &[Peer], join: bool) -> Verdict {
-        (**self).check_merge(peers, join)
+    fn check_merge(&mut self, peers: &[Peer], ctx: MergeContext) -> Verdict {
+        (**self).check_merge(peers, ctx)
     }
 }
 

@@ -21,6 +21,7 @@ use crate::error::JoinError;
 use crate::event::{Event, JoinId, StreamId, Transmit};
 use crate::hooks::{Hooks, Intern, NoHooks};
 use crate::member::{Member, Members, State};
+use crate::refusal_log::RefusalLog;
 use crate::stats::Stats;
 use crate::suspicion::Suspicion;
 use crate::time::Instant;
@@ -136,6 +137,8 @@ pub struct Node {
     /// running one ends.
     pub(crate) tick_missed: bool,
     pub(crate) stats: Stats,
+    /// When we last warned about a refused member, per name (rate limit).
+    pub(crate) refusals: RefusalLog,
 }
 
 impl std::fmt::Debug for Node {
@@ -183,6 +186,7 @@ impl Node {
             leave_broadcast: None,
             tick_missed: false,
             stats: Stats::default(),
+            refusals: RefusalLog::default(),
         };
         node.incarnation = 1;
         let alive = node.self_alive(meta);

@@ -215,7 +215,8 @@ impl Node {
             let Some(p) = self.end_probe() else { return };
             self.awareness.apply(-1);
             self.stats.probes_ok += 1;
-            if !p.indirect {
+            // A member purged while the probe ran is not reported.
+            if !p.indirect && self.members.get(&p.target).is_some() {
                 let rtt = now.saturating_duration_since(p.started);
                 self.events.push_back(Event::PingComplete {
                     name: p.target.clone(),

@@ -9,7 +9,7 @@ use rumor_wire::{Alive, Dead, Message, Name, PushPull, Suspect, WireState};
 
 use crate::error::{MergeError, ProtocolKind, VersionMismatch};
 use crate::event::{Event, JoinId};
-use crate::hooks::{Hooks, Peer};
+use crate::hooks::{Hooks, MergeContext, Peer};
 use crate::member::{Member, State};
 use crate::node::{Keyed, Node};
 use crate::suspicion::{suspicion_timeout, Suspicion};
@@ -51,24 +51,25 @@ impl Node {
     }
 
     /// Apply an alive message (§8.2 of the protocol notes). `bootstrap` marks our own
-    /// announcements (start, meta change), which are stored rather than refuted.
+    /// announcements (start, meta change), which are stored rather than refuted. Returns
+    /// true when the member guard refused it.
     pub(crate) fn alive_node(
         &mut self,
         now: Instant,
         a: &Alive,
         bootstrap: bool,
         hooks: &mut dyn Hooks,
-    ) {
+    ) -> bool {
         let about_self = self.is_self(&a.node);
         if self.leaving && about_self {
-            return;
+            return false;
         }
         if let Some(v) = &a.vsn {
             if v.len() >= 3 && (v[0] == 0 || v[1] == 0 || v[0] > v[1]) {
-                return;
+                return false;
             }
             if !v.is_empty() && v.len() < 6 {
-                return;
+                return false;
             }
         }
         // An alive without versions keeps the stored ones (memberlist updates them only
@@ -86,8 +87,8 @@ impl Node {
             };
             if let Err(refusal) = hooks.check_alive(&peer) {
                 self.stats.alive_vetoed += 1;
-                tracing::debug!(node = %a.node, reason = %refusal, "alive refused by the guard");
-                return;
+                self.alive_refused(now, &peer, &refusal);
+                return true;
             }
         }
 
@@ -126,20 +127,20 @@ impl Node {
                         existing,
                         other: SocketAddr::new(a.addr, a.port),
                     });
-                    return;
+                    return false;
                 }
             }
             Some(_) => {}
         }
         let Some(m) = self.members.get(&a.node) else {
-            return;
+            return false;
         };
         let stored = m.incarnation;
         if !about_self && !addr_update && a.incarnation <= stored {
-            return;
+            return false;
         }
         if about_self && a.incarnation < stored {
-            return;
+            return false;
         }
         let same = a.incarnation == stored && meta == m.meta && sent_vsn == Some(m.vsn);
         self.clear_suspicion(&a.node);
@@ -147,13 +148,13 @@ impl Node {
             if !same {
                 self.refute(a.incarnation);
             }
-            return;
+            return false;
         }
         let msg = Message::Alive(a.clone());
         self.broadcast(&a.node, &msg);
         let meta = self.intern_meta(meta);
         let Some(m) = self.members.get_mut(&a.node) else {
-            return;
+            return false;
         };
         let old_state = m.state;
         let meta_changed = m.meta != meta;
@@ -173,6 +174,29 @@ impl Node {
             self.events.push_back(Event::Join(snapshot));
         } else if meta_changed {
             self.events.push_back(Event::Update(snapshot));
+        }
+        false
+    }
+
+    /// The guard refused an alive about `peer`: warn (at most once a minute per name), and
+    /// if it is a member we know, at the same address, with a newer incarnation, it restarted
+    /// into another pool: remove it ([`Event::Removed`]).
+    fn alive_refused(&mut self, now: Instant, peer: &Peer, refusal: &crate::error::Refusal) {
+        if self.refusals.should_warn(now, &peer.name) {
+            tracing::warn!(node = %peer.name, addr = %peer.addr, reason = %refusal,
+                "member refused by the guard (not logged again for it for 60 s)");
+        } else {
+            tracing::debug!(node = %peer.name, reason = %refusal, "member refused by the guard");
+        }
+        let restarted = self
+            .members
+            .get(&peer.name)
+            .is_some_and(|m| m.addr() == peer.addr && peer.incarnation > m.incarnation);
+        if restarted && !self.is_self(&peer.name) {
+            let names = std::collections::BTreeSet::from([peer.name.clone()]);
+            for m in self.remove_members(now, &names) {
+                self.events.push_back(Event::Removed(m));
+            }
         }
     }
 
@@ -301,12 +325,20 @@ impl Node {
     }
 
     /// Merge a remote member table (§8.6): versions, then the merge guard, then each entry.
-    /// An error means nothing was applied.
+    /// An error means nothing was applied. `dialed` is the address we dialed when we
+    /// initiated the exchange.
+    ///
+    /// A join is refused whole for incompatible versions (memberlist). Any other push-pull
+    /// drops the incompatible entries on their own and merges the rest; and in every
+    /// push-pull that the merge guard does not refuse whole, each entry about another member
+    /// is judged by the member guard and dropped on its own if refused
+    /// ([`crate::Stats::entries_dropped`]).
     pub(crate) fn merge_remote(
         &mut self,
         now: Instant,
         pp: &PushPull,
         join_id: Option<JoinId>,
+        dialed: Option<SocketAddr>,
         hooks: &mut dyn Hooks,
     ) -> Result<(), MergeError> {
         let join = pp.join || join_id.is_some();
@@ -330,15 +362,46 @@ impl Node {
                 vsn: Versions::from_wire(&n.vsn).unwrap_or_default(),
             })
             .collect();
+        let mut keep = vec![true; peers.len()];
         if let Err(e) = self.verify_protocol(&peers) {
-            self.stats.merges_incompatible += 1;
-            return Err(e.into());
+            if join {
+                self.stats.merges_incompatible += 1;
+                return Err(e.into());
+            }
+            for (k, p) in keep.iter_mut().zip(&peers) {
+                *k = self.verify_protocol(std::slice::from_ref(p)).is_ok();
+            }
+            let kept: Vec<Peer> = kept_peers(&peers, &keep);
+            // Entries compatible one by one may still disagree with each other.
+            if let Err(e) = self.verify_protocol(&kept) {
+                self.stats.merges_incompatible += 1;
+                return Err(e.into());
+            }
+            tracing::debug!(error = %e, dropped = keep.iter().filter(|k| !**k).count(),
+                "push-pull entries with incompatible versions dropped");
         }
-        if let Err(refusal) = hooks.check_merge(&peers, join) {
+        let ctx = MergeContext { join, dialed };
+        let verdict = if keep.iter().all(|k| *k) {
+            hooks.check_merge(&peers, ctx)
+        } else {
+            hooks.check_merge(&kept_peers(&peers, &keep), ctx)
+        };
+        if let Err(refusal) = verdict {
             self.stats.merges_vetoed += 1;
             return Err(refusal.into());
         }
-        for n in &pp.nodes {
+        for ((n, peer), keep) in pp.nodes.iter().zip(&peers).zip(keep) {
+            if !keep {
+                self.stats.entries_dropped += 1;
+                continue;
+            }
+            if n.state != WireState::Alive && !self.is_self(&n.name) {
+                if let Err(refusal) = hooks.check_alive(peer) {
+                    self.stats.entries_dropped += 1;
+                    tracing::debug!(node = %n.name, reason = %refusal, "push-pull entry refused by the guard");
+                    continue;
+                }
+            }
             match n.state {
                 WireState::Alive => {
                     let a = Alive {
@@ -349,7 +412,9 @@ impl Node {
                         meta: n.meta.clone(),
                         vsn: n.vsn.clone(),
                     };
-                    self.alive_node(now, &a, false, hooks);
+                    if self.alive_node(now, &a, false, hooks) {
+                        self.stats.entries_dropped += 1;
+                    }
                 }
                 WireState::Left => {
                     let d = Dead {
@@ -432,6 +497,16 @@ impl Node {
         use rand::Rng;
         self.rng.gen_range(0..n)
     }
+}
+
+/// The peers whose `keep` flag is set.
+fn kept_peers(peers: &[Peer], keep: &[bool]) -> Vec<Peer> {
+    peers
+        .iter()
+        .zip(keep)
+        .filter(|(_, k)| **k)
+        .map(|(p, _)| p.clone())
+        .collect()
 }
 
 #[cfg(test)]
@@ -647,17 +722,19 @@ mod tests {
     }
 
     #[test]
-    fn a_push_pull_outside_the_version_range_is_refused_whole() {
+    fn a_join_outside_the_version_range_is_refused_whole() {
         let mut n = node();
         let pp = PushPull {
-            join: false,
+            join: true,
             nodes: vec![
                 entry("a", 1, WireState::Alive, 2, VSN),
                 entry("b", 1, WireState::Alive, 3, [1, 5, 9, 0, 0, 0]),
             ],
             user_state: Bytes::new(),
         };
-        let err = n.merge_remote(t(0), &pp, None, &mut NoHooks).unwrap_err();
+        let err = n
+            .merge_remote(t(0), &pp, None, None, &mut NoHooks)
+            .unwrap_err();
         assert_eq!(
             err,
             MergeError::Incompatible(VersionMismatch {
@@ -689,7 +766,8 @@ mod tests {
             ],
             user_state: Bytes::from_static(b"state"),
         };
-        n.merge_remote(t(0), &pp, Some(3), &mut NoHooks).unwrap();
+        n.merge_remote(t(0), &pp, Some(3), Some(peer_addr(2)), &mut NoHooks)
+            .unwrap();
         // A left entry is a leave; a dead one only a suspicion (memberlist's mergeState).
         assert_eq!(seen(&n, "x"), Some((State::Left, 1)));
         assert_eq!(seen(&n, "y"), Some((State::Suspect, 1)));
@@ -701,5 +779,185 @@ mod tests {
         assert!(
             matches!(evs.last(), Some(Event::RemoteState { join: true, join_id: Some(3), state }) if &state[..] == b"state")
         );
+    }
+
+    /// Test hooks: refuse every member whose name starts with `f` (foreign), and record the
+    /// merge contexts asked about.
+    #[derive(Default)]
+    struct Foreign {
+        contexts: Vec<MergeContext>,
+        refuse_joins: bool,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("foreign")]
+    struct IsForeign;
+
+    impl Hooks for Foreign {
+        fn check_alive(&mut self, peer: &Peer) -> crate::hooks::Verdict {
+            if peer.name.starts_with('f') {
+                Err(crate::error::Refusal::new(peer.name.clone(), IsForeign))
+            } else {
+                Ok(())
+            }
+        }
+        fn check_merge(&mut self, peers: &[Peer], ctx: MergeContext) -> crate::hooks::Verdict {
+            self.contexts.push(ctx);
+            match peers.iter().find(|p| p.name.starts_with('f')) {
+                Some(p) if self.refuse_joins && ctx.join => {
+                    Err(crate::error::Refusal::new(p.name.clone(), IsForeign))
+                }
+                _ => Ok(()),
+            }
+        }
+    }
+
+    fn pp(join: bool, nodes: Vec<PushNodeState>) -> PushPull {
+        PushPull {
+            join,
+            nodes,
+            user_state: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn a_push_pull_not_a_join_drops_incompatible_entries_alone() {
+        let mut n = node();
+        let remote = pp(
+            false,
+            vec![
+                entry("a", 1, WireState::Alive, 2, VSN),
+                entry("b", 1, WireState::Alive, 3, [1, 5, 9, 0, 0, 0]),
+                entry("c", 1, WireState::Alive, 4, VSN),
+            ],
+        );
+        n.merge_remote(t(0), &remote, None, None, &mut NoHooks)
+            .unwrap();
+        assert!(n.member("a").is_some() && n.member("c").is_some());
+        assert!(n.member("b").is_none(), "the incompatible entry is dropped");
+        let s = n.stats();
+        assert_eq!((s.entries_dropped, s.merges_incompatible), (1, 0));
+        // Entries each compatible with us but not with one another: refused whole.
+        let mut n = node();
+        let remote = pp(
+            false,
+            vec![
+                entry("a", 1, WireState::Alive, 2, [1, 2, 2, 0, 0, 0]),
+                entry("b", 1, WireState::Alive, 3, [2, 5, 3, 0, 0, 0]),
+            ],
+        );
+        assert!(n
+            .merge_remote(t(0), &remote, None, None, &mut NoHooks)
+            .is_err());
+        assert!(n.member("a").is_none() && n.member("b").is_none());
+        assert_eq!(n.stats().merges_incompatible, 1);
+    }
+
+    #[test]
+    fn foreign_entries_of_a_push_pull_are_dropped_and_the_rest_merged() {
+        let mut n = node();
+        with_peers(&mut n, &["a"]);
+        let remote = pp(
+            false,
+            vec![
+                entry("a", 1, WireState::Dead, 2, VSN),
+                entry("b", 1, WireState::Alive, 3, VSN),
+                entry("f-dead", 4, WireState::Dead, 4, VSN),
+                entry("f-alive", 1, WireState::Alive, 5, VSN),
+                entry("me", 1, WireState::Alive, 1, VSN),
+            ],
+        );
+        let mut hooks = Foreign::default();
+        n.merge_remote(t(0), &remote, None, None, &mut hooks)
+            .unwrap();
+        assert_eq!(seen(&n, "a"), Some((State::Suspect, 1)), "merged");
+        assert_eq!(seen(&n, "b"), Some((State::Alive, 1)), "merged");
+        assert!(n.member("f-dead").is_none() && n.member("f-alive").is_none());
+        let s = n.stats();
+        assert_eq!(s.entries_dropped, 2);
+        assert_eq!(s.alive_vetoed, 1, "the refused alive entry");
+        assert_eq!(s.merges_vetoed, 0);
+        assert_eq!(
+            hooks.contexts,
+            vec![MergeContext {
+                join: false,
+                dialed: None
+            }]
+        );
+    }
+
+    #[test]
+    fn a_foreign_dead_entry_about_a_known_member_does_not_touch_it() {
+        // f1 entered before the guard did: a foreign peer's dead entry about it is dropped.
+        let mut n = node();
+        with_peers(&mut n, &["f1"]);
+        let remote = pp(false, vec![entry("f1", 3, WireState::Dead, 2, VSN)]);
+        n.merge_remote(t(0), &remote, None, None, &mut Foreign::default())
+            .unwrap();
+        assert_eq!(seen(&n, "f1"), Some((State::Alive, 1)));
+        assert_eq!(n.stats().entries_dropped, 1);
+    }
+
+    #[test]
+    fn a_join_refused_by_the_merge_guard_applies_nothing() {
+        let mut n = node();
+        let remote = pp(
+            true,
+            vec![
+                entry("b", 1, WireState::Alive, 3, VSN),
+                entry("f1", 1, WireState::Alive, 2, VSN),
+            ],
+        );
+        let mut hooks = Foreign {
+            refuse_joins: true,
+            ..Foreign::default()
+        };
+        let err = n
+            .merge_remote(t(0), &remote, Some(1), Some(peer_addr(2)), &mut hooks)
+            .unwrap_err();
+        assert!(matches!(err, MergeError::Refused(r) if &*r.node == "f1"));
+        assert!(n.member("b").is_none());
+        assert_eq!(n.stats().merges_vetoed, 1);
+        assert_eq!(
+            hooks.contexts,
+            vec![MergeContext {
+                join: true,
+                dialed: Some(peer_addr(2))
+            }]
+        );
+    }
+
+    #[test]
+    fn a_refused_restart_into_another_pool_removes_the_member() {
+        let mut n = node();
+        with_peers(&mut n, &["f1", "f2"]);
+        let mut hooks = Foreign::default();
+        let feed_h = |n: &mut Node, hooks: &mut Foreign, a: Alive| {
+            let mut b = Vec::new();
+            Message::Alive(a).encode(&mut b);
+            n.handle_packet(t(1), peer_addr(9), &b, hooks);
+        };
+        // Same incarnation (old gossip) or another address (another process): refused, kept.
+        feed_h(&mut n, &mut hooks, alive("f1", 1, 2));
+        feed_h(&mut n, &mut hooks, alive("f1", 7, 8));
+        assert_eq!(seen(&n, "f1"), Some((State::Alive, 1)));
+        assert!(events(&mut n).is_empty());
+        assert_eq!(n.stats().alive_vetoed, 2);
+        // Same address, newer incarnation: it restarted with another datacenter.
+        n.broadcasts.reset();
+        feed(&mut n, t(1), Message::Suspect(suspect("f1", 1, "f2")));
+        assert_eq!(n.broadcasts.len(), 1);
+        feed_h(&mut n, &mut hooks, alive("f1", 2, 2));
+        assert!(n.member("f1").is_none());
+        assert!(
+            matches!(&events(&mut n)[..], [Event::Removed(m)] if &*m.name == "f1" && m.incarnation == 1)
+        );
+        assert!(
+            n.broadcasts.is_empty(),
+            "its suspicion is no longer gossiped"
+        );
+        assert_eq!(n.timers.keyed_len(), 0, "its suspicion timer is gone");
+        assert!(n.member("f2").is_some());
+        assert_eq!(n.stats().alive_vetoed, 3);
     }
 }

@@ -21,6 +21,11 @@ pub struct Stats {
     pub pings_misaddressed: u64,
     /// Alive messages vetoed by the alive guard.
     pub alive_vetoed: u64,
+    /// Push-pull entries dropped on their own (refused by the member guard, or speaking
+    /// incompatible protocol versions) while the rest of the push-pull was merged.
+    pub entries_dropped: u64,
+    /// Datagrams and streams dropped for a missing or wrong label.
+    pub label_dropped: u64,
     /// Push-pull merges vetoed by the merge guard.
     pub merges_vetoed: u64,
     /// Push-pull merges refused for incompatible protocol versions.

@@ -32,7 +32,7 @@ impl Hooks for Guard {
             _ => Ok(()),
         }
     }
-    fn check_merge(&mut self, peers: &[Peer], _join: bool) -> Verdict {
+    fn check_merge(&mut self, peers: &[Peer], _ctx: rumor_swim::MergeContext) -> Verdict {
         peers.iter().try_for_each(|p| self.check_alive(p))
     }
 }

@@ -56,6 +56,20 @@ impl<C: SimCore> Sim<C> {
         self.act(Action::Restart { node: i, seeds });
     }
 
+    /// Runs `f` on node `i`'s core now, as a command of its embedder (say, a new guard),
+    /// then handles what the core produced as after any input. Only a running node takes
+    /// commands: for any other (or an index out of range) `f` is not run and this returns
+    /// `None`. Deterministic like every input: `f` is given the virtual time.
+    pub fn call<R>(&mut self, i: usize, f: impl FnOnce(&mut C, Instant) -> R) -> Option<R> {
+        if i >= self.nodes.len() || self.nodes[i].status != Status::Running {
+            return None;
+        }
+        let now = self.now;
+        let r = f(&mut self.nodes[i].node, now);
+        self.after_input(i);
+        Some(r)
+    }
+
     pub(super) fn act(&mut self, action: Action) {
         let now = self.now;
         let n = self.nodes.len();

@@ -1,0 +1,114 @@
+//! Rate-limited warnings about refused members: an operator should hear that the guard keeps
+//! refusing a member (a misconfigured datacenter, a peer carrying another pool's members),
+//! but a member gossiped about many times a second must not flood the log.
+//!
+//! [`RefusalLog`] remembers, per member name, when it last warned; it warns again only once
+//! [`WARN_EVERY`] of `now` has passed. The map is bounded by [`MAX_NAMES`]: when full, names
+//! whose warning has expired are forgotten first, then the oldest.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rumor_wire::Name;
+
+use crate::time::Instant;
+
+/// At most one warning per member name in this much time.
+pub(crate) const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// At most this many names are remembered.
+pub(crate) const MAX_NAMES: usize = 1024;
+
+/// See the module docs.
+#[derive(Debug, Default)]
+pub(crate) struct RefusalLog {
+    last: BTreeMap<Name, Instant>,
+}
+
+impl RefusalLog {
+    /// Whether to warn now about a refusal of `name` (and if so, remember that we did).
+    pub(crate) fn should_warn(&mut self, now: Instant, name: &Name) -> bool {
+        if let Some(at) = self.last.get(name) {
+            if now.saturating_duration_since(*at) < WARN_EVERY {
+                return false;
+            }
+        }
+        if !self.last.contains_key(name) && self.last.len() >= MAX_NAMES {
+            self.last
+                .retain(|_, at| now.saturating_duration_since(*at) < WARN_EVERY);
+            if self.last.len() >= MAX_NAMES {
+                let oldest = self
+                    .last
+                    .iter()
+                    .min_by_key(|(n, at)| (**at, (*n).clone()))
+                    .map(|(n, _)| n.clone());
+                if let Some(n) = oldest {
+                    self.last.remove(&n);
+                }
+            }
+        }
+        self.last.insert(name.clone(), now);
+        true
+    }
+
+    /// Number of names remembered.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.last.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: u64) -> Instant {
+        Instant::from_millis(s * 1000)
+    }
+
+    #[test]
+    fn once_per_name_per_minute() {
+        let mut log = RefusalLog::default();
+        let a = Name::from("a");
+        let b = Name::from("b");
+        assert!(log.should_warn(t(0), &a));
+        assert!(!log.should_warn(t(0), &a));
+        assert!(log.should_warn(t(1), &b), "another name is warned about");
+        assert!(!log.should_warn(t(59), &a));
+        assert!(log.should_warn(t(60), &a), "exactly 60 s later");
+        assert!(log.should_warn(t(61), &b));
+        assert!(!log.should_warn(t(119), &a));
+        assert!(log.should_warn(t(120), &a));
+    }
+
+    #[test]
+    fn the_map_is_bounded_expired_names_go_first_then_the_oldest() {
+        let mut log = RefusalLog::default();
+        let name = |i: usize| Name::from(format!("n{i:05}"));
+        // Half the names at 0 s, half at 30 s.
+        for i in 0..MAX_NAMES {
+            let at = if i < MAX_NAMES / 2 { t(0) } else { t(30) };
+            assert!(log.should_warn(at, &name(i)));
+        }
+        assert_eq!(log.len(), MAX_NAMES);
+        // At 70 s the first half has expired: a new name forgets them all.
+        assert!(log.should_warn(t(70), &name(MAX_NAMES)));
+        assert_eq!(log.len(), MAX_NAMES / 2 + 1);
+        // Fill up again at 71 s; then a new name at 72 s (nothing expired) evicts the oldest
+        // (the first name warned at 30 s), which is then warned about again at once.
+        for i in 0..MAX_NAMES / 2 - 1 {
+            assert!(log.should_warn(t(71), &name(2 * MAX_NAMES + i)));
+        }
+        assert_eq!(log.len(), MAX_NAMES);
+        assert!(log.should_warn(t(72), &name(3 * MAX_NAMES)));
+        assert_eq!(log.len(), MAX_NAMES);
+        assert!(
+            log.should_warn(t(73), &name(MAX_NAMES / 2)),
+            "evicted, so forgotten"
+        );
+        assert_eq!(log.len(), MAX_NAMES);
+        // That evicted the next oldest; the one after it is still remembered.
+        assert!(!log.should_warn(t(73), &name(MAX_NAMES / 2 + 2)));
+        assert!(log.should_warn(t(73), &name(MAX_NAMES / 2 + 1)));
+    }
+}
