@@ -398,6 +398,9 @@ impl Agent {
         );
         stats.insert("tags".into(), self.config.tags.clone());
         stats.insert("event_handlers".into(), self.event_handlers());
+        if let Some(serf) = stats.get_mut("serf") {
+            serf.insert("label_dropped".into(), swim.label_dropped.to_string());
+        }
         if let Some(wan) = &self.wan {
             stats.insert("wan".into(), crate::wan::stats(&self.config, wan));
         }

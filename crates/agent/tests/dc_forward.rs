@@ -126,13 +126,13 @@ fn federation() -> Fed {
         extra.extend(handlers.iter().cloned());
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         let srv = format!("srv{dc}");
-        procs.push(rumor_agent_in(dir.path(), &srv, &dcname, &sip, sport, srpc, &extra));
+        procs.push(rumor_agent_dc(dir.path(), &srv, &dcname, &sip, sport, srpc, &extra));
         rpc.push(format!("{sip}:{srpc}"));
         let join = format!("{sip}:{sport}");
         let mut cextra = vec!["--profile", "local", "--join", &join];
         cextra.extend(handlers.iter().map(String::as_str));
         let cli = format!("cli{dc}");
-        procs.push(rumor_agent_in(dir.path(), &cli, &dcname, &cip, cport, crpc, &cextra));
+        procs.push(rumor_agent_dc(dir.path(), &cli, &dcname, &cip, cport, crpc, &cextra));
         rpc.push(format!("{cip}:{crpc}"));
         if dc == 2 {
             let sgip = ip(2, 3);

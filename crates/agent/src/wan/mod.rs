@@ -256,6 +256,8 @@ pub fn stats(config: &AgentConfig, wan: &PoolHandle<Serf>) -> BTreeMap<String, S
         ("streams_dropped".into(), swim.streams_dropped.to_string()),
         ("alive_vetoed".into(), swim.alive_vetoed.to_string()),
         ("merges_vetoed".into(), swim.merges_vetoed.to_string()),
+        ("entries_dropped".into(), swim.entries_dropped.to_string()),
+        ("label_dropped".into(), swim.label_dropped.to_string()),
         ("packets_in".into(), net.packets_in.to_string()),
         ("packets_out".into(), net.packets_out.to_string()),
         ("label".into(), config.wan_label.clone().unwrap_or_default()),

@@ -238,8 +238,8 @@ pub fn status_of(
         .map(|m| m.1.clone())
 }
 
-/// A rumor agent process of datacenter `dc` (`rumor_agent` is always dc1).
-pub fn rumor_agent_in(
+/// A rumor agent process of datacenter `dc` (as [`rumor_agent`], which is always `dc1`).
+pub fn rumor_agent_dc(
     dir: &Path,
     name: &str,
     dc: &str,
@@ -256,4 +256,20 @@ pub fn rumor_agent_in(
         .args(["--log-level", "debug"])
         .args(extra);
     Proc::spawn(name, cmd, dir)
+}
+
+/// Members of a server's WAN pool, as `rumor members --wan --format json` reports them.
+pub fn rumor_wan_members(rpc: &str) -> Option<MemberList> {
+    let mut cmd = Command::new(rumor_bin());
+    cmd.args([
+        "members",
+        "--wan",
+        "--format",
+        "json",
+        "--rpc-addr",
+        rpc,
+        "--timeout",
+        "3",
+    ]);
+    members_json(cmd, Duration::from_secs(10))
 }
