@@ -123,9 +123,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     };
     far[0].wan_join(std::slice::from_ref(&wan0)).await?;
     wait_until("WAN federation", || {
-        agents[0].wan_members().is_ok_and(|m| {
-            m.len() == 2 && m.iter().all(|m| m.status == MemberStatus::Alive)
-        })
+        agents[0]
+            .wan_members()
+            .is_ok_and(|m| m.len() == 2 && m.iter().all(|m| m.status == MemberStatus::Alive))
     })
     .await?;
     let mut wan: Vec<String> = agents[0]
@@ -136,7 +136,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     wan.sort();
     say(
         start,
-        format!("WAN pool federates the servers of both datacenters: {}", wan.join(", ")),
+        format!(
+            "WAN pool federates the servers of both datacenters: {}",
+            wan.join(", ")
+        ),
     );
 
     // The datacenter guard: a dc2 agent cannot enter dc1's LAN pool.
@@ -239,7 +242,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         ),
     );
     print_members(&agents[0]);
-    say(start, "leaving gracefully with the others, in both datacenters");
+    say(
+        start,
+        "leaving gracefully with the others, in both datacenters",
+    );
     // One after the other, so each leave is gossiped to agents still there to hear it.
     for a in agents.iter().chain(&far) {
         let _ = a.leave().await;

@@ -57,7 +57,15 @@ fn scripts(dir: &Path) -> (String, String, PathBuf) {
 }
 
 fn dcs_json(rpc: &str) -> Option<serde_json::Value> {
-    let out = rumor_cli(&["dcs", "--format", "json", "--rpc-addr", rpc, "--timeout", "3"]);
+    let out = rumor_cli(&[
+        "dcs",
+        "--format",
+        "json",
+        "--rpc-addr",
+        rpc,
+        "--timeout",
+        "3",
+    ]);
     if !out.status.success() {
         return None;
     }
@@ -126,13 +134,29 @@ fn federation() -> Fed {
         extra.extend(handlers.iter().cloned());
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         let srv = format!("srv{dc}");
-        procs.push(rumor_agent_dc(dir.path(), &srv, &dcname, &sip, sport, srpc, &extra));
+        procs.push(rumor_agent_dc(
+            dir.path(),
+            &srv,
+            &dcname,
+            &sip,
+            sport,
+            srpc,
+            &extra,
+        ));
         rpc.push(format!("{sip}:{srpc}"));
         let join = format!("{sip}:{sport}");
         let mut cextra = vec!["--profile", "local", "--join", &join];
         cextra.extend(handlers.iter().map(String::as_str));
         let cli = format!("cli{dc}");
-        procs.push(rumor_agent_dc(dir.path(), &cli, &dcname, &cip, cport, crpc, &cextra));
+        procs.push(rumor_agent_dc(
+            dir.path(),
+            &cli,
+            &dcname,
+            &cip,
+            cport,
+            crpc,
+            &cextra,
+        ));
         rpc.push(format!("{cip}:{crpc}"));
         if dc == 2 {
             let sgip = ip(2, 3);
@@ -190,7 +214,15 @@ fn text(b: &[u8]) -> String {
 
 fn query_json(rpc: &str, dc: &str) -> serde_json::Value {
     let out = rumor_cli(&[
-        "query", "--rpc-addr", rpc, "--dc", dc, "--format", "json", "--timeout", "3s",
+        "query",
+        "--rpc-addr",
+        rpc,
+        "--dc",
+        dc,
+        "--format",
+        "json",
+        "--timeout",
+        "3s",
         "dc-hello",
     ]);
     assert!(
@@ -228,7 +260,12 @@ fn events_and_queries_reach_exactly_the_other_datacenter() {
         "dc-ping",
         "p1",
     ]);
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     assert_eq!(
         text(&out.stdout),
         "Event 'dc-ping' dispatched to datacenter dc2! Coalescing enabled: false\n"
@@ -273,8 +310,7 @@ fn events_and_queries_reach_exactly_the_other_datacenter() {
     let out = rumor_cli(&["event", "--rpc-addr", &srv1, "--dc", "dc9", "dc-ping"]);
     assert!(!out.status.success());
     assert!(
-        text(&out.stderr)
-            .contains("unknown datacenter 'dc9' (known datacenters: dc1, dc2)"),
+        text(&out.stderr).contains("unknown datacenter 'dc9' (known datacenters: dc1, dc2)"),
         "{}",
         text(&out.stderr)
     );
@@ -298,7 +334,11 @@ fn events_and_queries_reach_exactly_the_other_datacenter() {
     // A serf agent does not know the command.
     let out = rumor_cli(&["event", "--rpc-addr", &fed.rpc[4], "--dc", "dc1", "dc-ping"]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("Unsupported command"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Unsupported command"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // None of that fired a handler.
     std::thread::sleep(Duration::from_secs(1));

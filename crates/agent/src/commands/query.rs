@@ -11,7 +11,8 @@ use crate::cli::{Format, QueryArgs};
 use crate::config::parse_tag;
 use crate::rpc::client::Client;
 use crate::rpc::proto::{
-    DcQueryRequest, QueryRecord, QueryRequest, RECORD_ACK, RECORD_DONE, RECORD_RESPONSE};
+    DcQueryRequest, QueryRecord, QueryRequest, RECORD_ACK, RECORD_DONE, RECORD_RESPONSE,
+};
 
 /// Parse a Go duration (`time.ParseDuration`): `0`, or a sequence of decimal numbers with
 /// units `ns`, `us` (`µs`), `ms`, `s`, `m`, `h`, e.g. `1m30s`, `1.5s`, `250ms`. Negative

@@ -17,7 +17,6 @@ use crate::guard::DC_TAG;
 use crate::query::{QueryAnswer, QueryAnswers};
 use crate::wan::{ROLE_SERVER, ROLE_TAG};
 
-
 /// Where a request goes.
 enum Route {
     /// Our own datacenter: the plain command.

@@ -319,7 +319,13 @@ mod tests {
                 ..
             })
         ));
-        for junk in [&b""[..], b"\xc1", b"\x93\x01\x02\x03", b"\xa3abc", b"\x81\xa1V\xa1x"] {
+        for junk in [
+            &b""[..],
+            b"\xc1",
+            b"\x93\x01\x02\x03",
+            b"\xa3abc",
+            b"\x81\xa1V\xa1x",
+        ] {
             assert!(
                 matches!(DcRequest::decode(junk), Err(DecodeError::Malformed(_))),
                 "{junk:?}"
@@ -355,13 +361,16 @@ mod tests {
 
     fn action() -> impl Strategy<Value = DcAction> {
         prop_oneof![
-            (name(), prop::collection::vec(any::<u8>(), 0..64), any::<bool>()).prop_map(
-                |(name, payload, coalesce)| DcAction::Event {
+            (
+                name(),
+                prop::collection::vec(any::<u8>(), 0..64),
+                any::<bool>()
+            )
+                .prop_map(|(name, payload, coalesce)| DcAction::Event {
                     name,
                     payload,
                     coalesce
-                }
-            ),
+                }),
             (
                 name(),
                 prop::option::of(prop::collection::vec(any::<u8>(), 0..64)),

@@ -155,7 +155,8 @@ async fn serve(
                     QueryAnswer::Ack { from } => (from, true, Bytes::new()),
                     QueryAnswer::Response { from, payload } => (from, false, payload),
                 };
-                let r = wan.call(|serf, now| serf.forward_answer(now, ltime, id, &from, ack, payload));
+                let r =
+                    wan.call(|serf, now| serf.forward_answer(now, ltime, id, &from, ack, payload));
                 if let Err(e) = r {
                     tracing::warn!(error = %e, %from, "cannot forward an answer to another datacenter");
                 }

@@ -17,10 +17,10 @@ pub use super::cmd::{
     StreamRequest, TagsRequest, UserEventRecord, NO_PENDING_QUERY, RECORD_ACK, RECORD_DONE,
     RECORD_RESPONSE,
 };
-pub use super::cmd::{DcRecord, DcsResponse};
-pub use super::cmd::{KeyRequest, KeysResponse};
 /// The rumor-only `dc-event` and `dc-query` bodies.
 pub use super::cmd::{DcEventRequest, DcQueryRequest};
+pub use super::cmd::{DcRecord, DcsResponse};
+pub use super::cmd::{KeyRequest, KeysResponse};
 
 /// Go writes an empty slice or map as nil: read nil as the empty value.
 pub(crate) fn nil_default<'de, D, T>(d: D) -> Result<T, D::Error>

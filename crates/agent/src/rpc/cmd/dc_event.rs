@@ -30,8 +30,8 @@ pub(super) async fn apply(conn: &mut Connection, seq: u64, body: Body<'_>) -> Ne
     let Some(req) = body.read::<DcEventRequest>().await else {
         return Next::Close;
     };
-    let r = crate::dc_forward::event(&conn.agent, &req.dc, &req.name, req.payload, req.coalesce)
-        .await;
+    let r =
+        crate::dc_forward::event(&conn.agent, &req.dc, &req.name, req.payload, req.coalesce).await;
     let err = match r {
         Ok(()) => String::new(),
         Err(e) => format!("{e:#}"),

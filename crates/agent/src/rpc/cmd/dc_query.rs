@@ -104,10 +104,9 @@ mod tests {
         };
         let back: DcQueryRequest = proto::decode(&enc(&req)).unwrap();
         assert_eq!(back, req);
-        let nils: DcQueryRequest = proto::decode(
-            b"\x84\xa2Dc\xa3dc2\xabFilterNodes\xc0\xaaFilterTags\xc0\xa7Payload\xc0",
-        )
-        .unwrap();
+        let nils: DcQueryRequest =
+            proto::decode(b"\x84\xa2Dc\xa3dc2\xabFilterNodes\xc0\xaaFilterTags\xc0\xa7Payload\xc0")
+                .unwrap();
         assert!(nils.filter_nodes.is_empty() && nils.filter_tags.is_empty());
         assert_eq!(nils.payload, None);
         assert_eq!(nils.dc, "dc2");
