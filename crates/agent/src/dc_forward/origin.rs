@@ -3,7 +3,7 @@
 //! silent), and hand the LAN answers it forwards to the RPC stream.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -43,11 +43,7 @@ fn lan_servers(agent: &Agent) -> Vec<String> {
 /// A random order (a fresh random hasher per request), so load spreads over the servers.
 fn shuffle(mut names: Vec<String>) -> Vec<String> {
     let state = std::collections::hash_map::RandomState::new();
-    names.sort_by_cached_key(|n| {
-        let mut h = state.build_hasher();
-        n.hash(&mut h);
-        h.finish()
-    });
+    names.sort_by_cached_key(|n| state.hash_one(n));
     names
 }
 
