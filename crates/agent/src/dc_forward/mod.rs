@@ -11,7 +11,8 @@
 //! The origin (`origin.rs`) waits a bounded time for the chosen server's ack or status; if
 //! neither comes it tries another server of that datacenter (at most [`MAX_ATTEMPTS`] in
 //! all), and never one more after a server acked. The chosen server's own ack and status are
-//! control answers: the stream the client sees holds only the LAN members' answers.
+//! control answers: the stream the client sees holds only the LAN members' answers (a LAN
+//! member named exactly like the chosen server's WAN name, `NODE.DC`, would be hidden too).
 //!
 //! `_rumor_dc` queries come on the WAN pool, which the event handlers and RPC `stream` do not
 //! watch: they never reach a script or a client. An agent that is not a server (no WAN pool)

@@ -335,7 +335,136 @@ pub async fn query(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    use std::sync::Arc;
+
+    use rumor_serf::Event as SerfEvent;
+    use tokio::sync::broadcast;
+
+    use crate::cli::AgentArgs;
+    use crate::config::AgentConfig;
+    use crate::logging::LogRing;
+
+    async fn agent(name: &str, dc: &str, ip: &str) -> Arc<Agent> {
+        let args = AgentArgs {
+            node: Some(name.into()),
+            dc: Some(dc.into()),
+            bind: Some(format!("{ip}:0")),
+            server: true,
+            wan_bind: Some(format!("{ip}:0")),
+            profile: Some("local".into()),
+            ..Default::default()
+        };
+        let config = AgentConfig::load(&args).unwrap();
+        Agent::start(config, LogRing::new()).await.unwrap()
+    }
+
+    /// User events named `name` that arrive on `rx` within `limit`.
+    async fn events_named(
+        rx: &mut broadcast::Receiver<SerfEvent>,
+        name: &str,
+        limit: Duration,
+    ) -> usize {
+        let mut n = 0;
+        let until = tokio::time::Instant::now() + limit;
+        while let Ok(Ok(ev)) = tokio::time::timeout_at(until, rx.recv()).await {
+            if matches!(ev, SerfEvent::User { name: ref e, .. } if e == name) {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    fn event(name: &str) -> DcRequest {
+        DcRequest {
+            dc: "dc2".into(),
+            action: DcAction::Event {
+                name: name.into(),
+                payload: b"p".to_vec(),
+                coalesce: false,
+            },
+        }
+    }
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn silent_servers_are_skipped_three_at_most_and_a_taker_ends_the_tries() {
+        let o = agent("o", "dc1", "127.0.126.1").await;
+        let b = agent("b", "dc2", "127.0.126.2").await;
+        let c = agent("c", "dc2", "127.0.126.3").await;
+        let wan0 = o.wan.as_ref().unwrap().local_addr().to_string();
+        b.wan_join(std::slice::from_ref(&wan0)).await.unwrap();
+        c.wan_join(std::slice::from_ref(&wan0)).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while o.wan_members().unwrap().len() < 3 {
+            assert!(tokio::time::Instant::now() < deadline, "no WAN federation");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let wan = o.wan.clone().unwrap();
+        let (mut b_rx, mut c_rx) = (b.member_events(), c.member_events());
+
+        // A server that is not there (no ack) is skipped after one ack wait; b takes it, and
+        // c, after it in the order, is never asked.
+        let total = Duration::from_secs(2);
+        let t0 = tokio::time::Instant::now();
+        let order = names(&["ghost1.dc2", "b.dc2", "c.dc2"]);
+        let (server, _, _) = send(&wan, &order, event("e1"), total).await.unwrap();
+        let took = t0.elapsed();
+        assert_eq!(server, "b.dc2");
+        assert!(took >= ack_wait(total), "{took:?}");
+        assert!(took < total, "{took:?}");
+        assert_eq!(events_named(&mut b_rx, "e1", Duration::from_secs(2)).await, 1);
+        assert_eq!(events_named(&mut c_rx, "e1", Duration::from_millis(200)).await, 0);
+
+        // Three silent servers in a row: the fourth is not tried, though time is left.
+        let order = names(&["ghost1.dc2", "ghost2.dc2", "ghost3.dc2", "b.dc2"]);
+        let t0 = tokio::time::Instant::now();
+        let err = send(&wan, &order, event("e2"), Duration::from_secs(4))
+            .await
+            .unwrap_err();
+        let took = t0.elapsed();
+        assert_eq!(
+            err,
+            DcError::NoAnswer {
+                dc: "dc2".into(),
+                tried: names(&["ghost1.dc2", "ghost2.dc2", "ghost3.dc2"]),
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "no server of datacenter 'dc2' answered (tried ghost1.dc2, ghost2.dc2, ghost3.dc2)"
+        );
+        // Three ack waits of a quarter of the time left: 1 s, 0.75 s, 0.5625 s.
+        assert!(took >= Duration::from_millis(2300), "{took:?}");
+        assert!(took < Duration::from_secs(4), "{took:?}");
+        assert_eq!(events_named(&mut b_rx, "e2", Duration::from_millis(500)).await, 0);
+
+        // A refusal from the chosen server is final (its datacenter is not the request's).
+        let mut wrong = event("e3");
+        wrong.dc = "dc1".into();
+        let err = send(&wan, &names(&["b.dc2", "c.dc2"]), wrong, total)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            DcError::Refused {
+                server: "b.dc2".into(),
+                reason: "this server is in datacenter dc2, not dc1".into(),
+            }
+        );
+        for a in [&o, &b, &c] {
+            a.request_shutdown();
+            a.lan.shutdown().await;
+            if let Some(w) = &a.wan {
+                w.shutdown().await;
+            }
+        }
+    }
 
     #[test]
     fn waits_and_margins_are_bounded() {
