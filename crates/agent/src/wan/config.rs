@@ -111,8 +111,9 @@ pub fn settle(o: WanOptions) -> Result<WanSettings> {
     })
 }
 
-/// Add `role=server` to a server's LAN tags; a `role` or `wan_addr` tag the user set that
-/// contradicts the server settings is an error.
+/// Add `role=server` to a server's LAN tags; a `role` tag that contradicts `--server`, or a
+/// `wan_addr` tag set by the user, is an error. (A client may carry `role=server`: without a
+/// `wan_addr` tag nobody flood-joins it.)
 pub fn server_tags(tags: &mut BTreeMap<String, String>, server: bool) -> Result<()> {
     if tags.contains_key(WAN_ADDR_TAG) {
         bail!("the {WAN_ADDR_TAG} tag is set by the agent from --wan-advertise/--wan-bind; do not set it with --tag");
@@ -122,8 +123,6 @@ pub fn server_tags(tags: &mut BTreeMap<String, String>, server: bool) -> Result<
             bail!("tag {ROLE_TAG}={role} contradicts --server (servers carry {ROLE_TAG}={ROLE_SERVER})");
         }
         tags.insert(ROLE_TAG.into(), ROLE_SERVER.into());
-    } else if tags.get(ROLE_TAG).map(String::as_str) == Some(ROLE_SERVER) {
-        bail!("tag {ROLE_TAG}={ROLE_SERVER} is for servers: start the agent with --server --wan-bind IP:PORT");
     }
     Ok(())
 }
@@ -141,9 +140,6 @@ pub fn check_tag_update(
     let role_server = set.get(ROLE_TAG).map(String::as_str) == Some(ROLE_SERVER);
     if server && touches(ROLE_TAG) && !role_server {
         bail!("the {ROLE_TAG} tag of a server is '{ROLE_SERVER}' and cannot be changed");
-    }
-    if !server && role_server {
-        bail!("tag {ROLE_TAG}={ROLE_SERVER} is for servers: start the agent with --server --wan-bind IP:PORT");
     }
     Ok(())
 }
@@ -235,7 +231,8 @@ mod tests {
             .to_string()
             .contains("contradicts --server"));
         let mut t = BTreeMap::from([("role".to_string(), "server".to_string())]);
-        assert!(server_tags(&mut t, false).is_err());
+        server_tags(&mut t, false).unwrap();
+        assert!(!t.contains_key("wan_addr"));
         let mut t = BTreeMap::from([("wan_addr".to_string(), "1.2.3.4:5".to_string())]);
         assert!(server_tags(&mut t, true).is_err());
         let mut t = BTreeMap::from([("role".to_string(), "web".to_string())]);
@@ -251,7 +248,8 @@ mod tests {
         assert!(check_tag_update(true, &set("role", "web"), &[]).is_err());
         assert!(check_tag_update(true, &BTreeMap::new(), &["role".into()]).is_err());
         assert!(check_tag_update(true, &BTreeMap::new(), &["wan_addr".into()]).is_err());
-        assert!(check_tag_update(false, &set("role", "server"), &[]).is_err());
+        assert!(check_tag_update(false, &set("role", "server"), &[]).is_ok());
+        assert!(check_tag_update(false, &set("wan_addr", "1.2.3.4:5"), &[]).is_err());
         assert!(check_tag_update(false, &set("role", "web"), &[]).is_ok());
     }
 }
