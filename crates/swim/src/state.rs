@@ -960,4 +960,56 @@ mod tests {
         assert!(n.member("f2").is_some());
         assert_eq!(n.stats().alive_vetoed, 3);
     }
+
+    mod merge_props {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn wire_state() -> impl Strategy<Value = WireState> {
+            prop_oneof![
+                Just(WireState::Alive),
+                Just(WireState::Suspect),
+                Just(WireState::Dead),
+                Just(WireState::Left),
+            ]
+        }
+
+        proptest! {
+            /// However foreign and own entries mix in a push-pull that is not a join, the
+            /// merge goes through; exactly the foreign entries are dropped (the alive ones
+            /// also counted as refused alives), none of them enters the table, and every
+            /// own alive entry does.
+            #[test]
+            fn foreign_entries_are_dropped_one_by_one(
+                entries in proptest::collection::vec((any::<bool>(), wire_state(), 1u32..5), 0..24)
+            ) {
+                let mut n = node();
+                let nodes: Vec<PushNodeState> = entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (foreign, state, inc))| {
+                        let name = format!("{}{i}", if *foreign { 'f' } else { 'o' });
+                        entry(&name, *inc, *state, (i + 2) as u8, VSN)
+                    })
+                    .collect();
+                let mut hooks = Foreign::default();
+                prop_assert!(n.merge_remote(t(0), &pp(false, nodes), None, None, &mut hooks).is_ok());
+                let foreign = entries.iter().filter(|e| e.0).count() as u64;
+                let foreign_alive =
+                    entries.iter().filter(|e| e.0 && e.1 == WireState::Alive).count() as u64;
+                let s = n.stats();
+                prop_assert_eq!(s.entries_dropped, foreign);
+                prop_assert_eq!(s.alive_vetoed, foreign_alive);
+                prop_assert_eq!(s.merges_vetoed, 0);
+                prop_assert!(n.members().all(|m| !m.name.starts_with('f')));
+                for (i, (foreign, state, _)) in entries.iter().enumerate() {
+                    if !foreign && *state == WireState::Alive {
+                        let name = format!("o{i}");
+                        prop_assert!(n.member(&name).is_some());
+                    }
+                }
+            }
+        }
+    }
 }
