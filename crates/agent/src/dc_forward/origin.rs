@@ -15,7 +15,7 @@ use super::{DcError, MAX_ATTEMPTS, QUERY_NAME};
 use crate::agent::Agent;
 use crate::guard::DC_TAG;
 use crate::query::{QueryAnswer, QueryAnswers};
-use crate::wan::{ROLE_SERVER, ROLE_TAG};
+use crate::wan::{ROLE_SERVER, ROLE_TAG, WAN_ADDR_TAG};
 
 /// Where a request goes.
 enum Route {
@@ -25,7 +25,8 @@ enum Route {
     Remote(PoolHandle<Serf>, Vec<String>),
 }
 
-/// The alive servers of our datacenter, from the LAN pool, as `NAME (ADDR)`.
+/// The alive servers of our datacenter, from the LAN pool, as `NAME (ADDR)`: members with
+/// `role=server` and a `wan_addr` (a client may carry `role=server` too).
 fn lan_servers(agent: &Agent) -> Vec<String> {
     let mut v: Vec<String> = agent
         .members()
@@ -33,6 +34,7 @@ fn lan_servers(agent: &Agent) -> Vec<String> {
         .filter(|m| {
             m.status == MemberStatus::Alive
                 && m.tags.get(ROLE_TAG).map(String::as_str) == Some(ROLE_SERVER)
+                && m.tags.contains_key(WAN_ADDR_TAG)
         })
         .map(|m| format!("{} ({})", m.name, m.addr))
         .collect();
