@@ -420,8 +420,14 @@ mod tests {
         assert_eq!(server, "b.dc2");
         assert!(took >= ack_wait(total), "{took:?}");
         assert!(took < total, "{took:?}");
-        assert_eq!(events_named(&mut b_rx, "e1", Duration::from_secs(2)).await, 1);
-        assert_eq!(events_named(&mut c_rx, "e1", Duration::from_millis(200)).await, 0);
+        assert_eq!(
+            events_named(&mut b_rx, "e1", Duration::from_secs(2)).await,
+            1
+        );
+        assert_eq!(
+            events_named(&mut c_rx, "e1", Duration::from_millis(200)).await,
+            0
+        );
 
         // Three silent servers in a row: the fourth is not tried, though time is left.
         let order = names(&["ghost1.dc2", "ghost2.dc2", "ghost3.dc2", "b.dc2"]);
@@ -444,7 +450,10 @@ mod tests {
         // Three ack waits of a quarter of the time left: 1 s, 0.75 s, 0.5625 s.
         assert!(took >= Duration::from_millis(2300), "{took:?}");
         assert!(took < Duration::from_secs(4), "{took:?}");
-        assert_eq!(events_named(&mut b_rx, "e2", Duration::from_millis(500)).await, 0);
+        assert_eq!(
+            events_named(&mut b_rx, "e2", Duration::from_millis(500)).await,
+            0
+        );
 
         // A refusal from the chosen server is final (its datacenter is not the request's).
         let mut wrong = event("e3");
