@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target (rumor-wire decoders, rumor-serf query handling, the snapshot
-# parser snapshot_line) for a bounded time.
+# parser snapshot_line, the agent's cross-datacenter request dc_request) for a bounded time.
 #
 #   fuzz/run.sh [SECONDS]     # default 20 seconds per target
 #

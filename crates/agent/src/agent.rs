@@ -111,6 +111,7 @@ impl Agent {
         agent.clone().spawn_event_pump();
         crate::handler::start(&agent);
         crate::wan::spawn(&agent);
+        crate::dc_forward::start(&agent);
         if let Some(path) = agent.config.keyring_file.clone() {
             crate::keyring::spawn_file_writer(agent.clone(), path);
         }

@@ -138,6 +138,9 @@ pub struct EventArgs {
     /// Do not let handlers coalesce this event with later ones of the same name.
     #[arg(long)]
     pub no_coalesce: bool,
+    /// Send the event to this datacenter (through one of its servers, over the WAN pool).
+    #[arg(long, value_name = "DC")]
+    pub dc: Option<String>,
     /// Event name.
     pub name: String,
     /// Payload (bytes of the argument).
@@ -186,6 +189,9 @@ pub struct QueryArgs {
     /// RPC address of the agent.
     #[arg(long, default_value = "127.0.0.1:7373", env = "RUMOR_RPC_ADDR")]
     pub rpc_addr: String,
+    /// Run the query in this datacenter (through one of its servers, over the WAN pool).
+    #[arg(long, value_name = "DC")]
+    pub dc: Option<String>,
     /// Only this node answers (repeatable).
     #[arg(long = "node", value_name = "NAME")]
     pub nodes: Vec<String>,

@@ -9,6 +9,7 @@
 //! - [`handler`]: Serf's event handler scripts; [`snapshot`]: the snapshot file and rejoin at
 //!   restart; [`keyring`]: encryption keys (Go-exact base64) and the keyring file;
 //! - [`query`]: queries sent for RPC clients (name rule, answers until closed);
+//!   [`dc_forward`]: events and queries for another datacenter, over the WAN pool;
 //! - [`rpc`]: the Serf RPC protocol (codec, client, server); [`commands`]: one file per client
 //!   command; [`demo`]: `rumor demo`;
 //! - [`wan`]: a server's WAN pool (its guard, flood join, datacenters) and the labels.
@@ -17,6 +18,7 @@ pub mod agent;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod dc_forward;
 pub mod demo;
 pub mod guard;
 pub mod handler;

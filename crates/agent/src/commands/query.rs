@@ -10,7 +10,9 @@ use anyhow::{anyhow, Result};
 use crate::cli::{Format, QueryArgs};
 use crate::config::parse_tag;
 use crate::rpc::client::Client;
-use crate::rpc::proto::{QueryRecord, QueryRequest, RECORD_ACK, RECORD_DONE, RECORD_RESPONSE};
+use crate::rpc::proto::{
+    DcQueryRequest, QueryRecord, QueryRequest, RECORD_ACK, RECORD_DONE, RECORD_RESPONSE,
+};
 
 /// Parse a Go duration (`time.ParseDuration`): `0`, or a sequence of decimal numbers with
 /// units `ns`, `us` (`µs`), `ms`, `s`, `m`, `h`, e.g. `1m30s`, `1.5s`, `250ms`. Negative
@@ -198,6 +200,20 @@ pub async fn follow(
     Ok(())
 }
 
+/// The `dc-query` body for `req` in datacenter `dc`.
+fn dc_request(dc: &str, req: QueryRequest) -> DcQueryRequest {
+    DcQueryRequest {
+        dc: dc.to_string(),
+        filter_nodes: req.filter_nodes,
+        filter_tags: req.filter_tags,
+        name: req.name,
+        payload: req.payload,
+        relay_factor: req.relay_factor,
+        request_ack: req.request_ack,
+        timeout: req.timeout,
+    }
+}
+
 /// Run the command.
 pub async fn run(args: QueryArgs) -> Result<()> {
     let mut filter_tags = BTreeMap::new();
@@ -223,10 +239,16 @@ pub async fn run(args: QueryArgs) -> Result<()> {
         Format::Table => Box::new(TextPrinter::new(&args.name, args.no_ack)),
         Format::Json => Box::new(JsonPrinter::default()),
     };
-    let seq = client
-        .start_stream("query", &req)
-        .await
-        .map_err(|e| anyhow!("error sending query: {e}"))?;
+    let seq = match &args.dc {
+        None => client
+            .start_stream("query", &req)
+            .await
+            .map_err(|e| anyhow!("error sending query: {e}"))?,
+        Some(dc) => client
+            .start_stream("dc-query", &dc_request(dc, req))
+            .await
+            .map_err(|e| anyhow!("error sending query to datacenter {dc}: {e}"))?,
+    };
     let mut out = std::io::stdout();
     printer.started(&mut out)?;
     tokio::select! {

@@ -17,6 +17,8 @@ pub use super::cmd::{
     StreamRequest, TagsRequest, UserEventRecord, NO_PENDING_QUERY, RECORD_ACK, RECORD_DONE,
     RECORD_RESPONSE,
 };
+/// The rumor-only `dc-event` and `dc-query` bodies.
+pub use super::cmd::{DcEventRequest, DcQueryRequest};
 pub use super::cmd::{DcRecord, DcsResponse};
 pub use super::cmd::{KeyRequest, KeysResponse};
 

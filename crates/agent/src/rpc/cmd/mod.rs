@@ -6,6 +6,8 @@
 //! [`dispatch`], which checks the handshake and hands the request to the command's file.
 
 mod auth;
+mod dc_event;
+mod dc_query;
 mod dcs;
 mod event;
 mod force_leave;
@@ -27,6 +29,8 @@ mod wan_join;
 mod wan_members;
 
 pub use auth::AuthRequest;
+pub use dc_event::DcEventRequest;
+pub use dc_query::DcQueryRequest;
 pub use dcs::{DcRecord, DcsResponse};
 pub use event::EventRequest;
 pub use force_leave::ForceLeaveRequest;
@@ -94,6 +98,10 @@ pub(crate) enum Command {
     GetCoordinate,
     /// `install-key`, `use-key`, `remove-key`, `list-keys`: a key query across the cluster.
     Key(keys::KeyCommand),
+    /// `dc-event` (rumor only): a user event in another datacenter.
+    DcEvent,
+    /// `dc-query` (rumor only): a query in another datacenter, streamed as `query`.
+    DcQuery,
     /// `wan-join`: join the WAN pool (servers; rumor extension).
     WanJoin,
     /// `wan-members`: every WAN member (servers; rumor extension).
@@ -136,6 +144,8 @@ impl Command {
             "use-key" => Command::Key(keys::KeyCommand::Use),
             "remove-key" => Command::Key(keys::KeyCommand::Remove),
             "list-keys" => Command::Key(keys::KeyCommand::List),
+            "dc-event" => Command::DcEvent,
+            "dc-query" => Command::DcQuery,
             "wan-join" => Command::WanJoin,
             "wan-members" => Command::WanMembers,
             "wan-members-filtered" => Command::WanMembersFiltered,
@@ -164,6 +174,8 @@ impl Command {
             Command::Respond => respond::apply(conn, seq, body).await,
             Command::GetCoordinate => get_coordinate::apply(conn, seq, body).await,
             Command::Key(k) => keys::apply(conn, seq, body, k).await,
+            Command::DcEvent => dc_event::apply(conn, seq, body).await,
+            Command::DcQuery => dc_query::apply(conn, seq, body).await,
             Command::WanJoin => wan_join::apply(conn, seq, body).await,
             Command::WanMembers => wan_members::apply(conn, seq).await,
             Command::WanMembersFiltered => wan_members::apply_filtered(conn, seq, body).await,
@@ -266,6 +278,8 @@ mod tests {
             ("use-key", Command::Key(keys::KeyCommand::Use)),
             ("remove-key", Command::Key(keys::KeyCommand::Remove)),
             ("list-keys", Command::Key(keys::KeyCommand::List)),
+            ("dc-event", Command::DcEvent),
+            ("dc-query", Command::DcQuery),
             ("wan-join", Command::WanJoin),
             ("wan-members", Command::WanMembers),
             ("wan-members-filtered", Command::WanMembersFiltered),
@@ -285,6 +299,8 @@ mod tests {
             "members_filtered",
             "get_coordinate",
             "Query",
+            "dc_event",
+            "dc-Query",
         ] {
             let err = Command::parse(name).unwrap_err();
             assert_eq!(err.0, name);

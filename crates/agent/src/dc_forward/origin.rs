@@ -1,0 +1,498 @@
+//! The origin's side: choose a server of the target datacenter, send it the request as a
+//! `_rumor_dc` WAN query, wait for its ack or status (trying another server if it stays
+//! silent), and hand the LAN answers it forwards to the RPC stream.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::hash::BuildHasher;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rumor_net::PoolHandle;
+use rumor_serf::{MemberStatus, QueryParams, Serf};
+
+use super::request::{DcAction, DcRequest, DcStatus};
+use super::{DcError, MAX_ATTEMPTS, QUERY_NAME};
+use crate::agent::Agent;
+use crate::guard::DC_TAG;
+use crate::query::{QueryAnswer, QueryAnswers};
+use crate::wan::{ROLE_SERVER, ROLE_TAG, WAN_ADDR_TAG};
+
+/// Where a request goes.
+enum Route {
+    /// Our own datacenter: the plain command.
+    Local,
+    /// Through the WAN pool to one of these servers (WAN names, in the order to try).
+    Remote(PoolHandle<Serf>, Vec<String>),
+}
+
+/// The alive servers of our datacenter, from the LAN pool, as `NAME (ADDR)`: members with
+/// `role=server` and a `wan_addr` (a client may carry `role=server` too).
+fn lan_servers(agent: &Agent) -> Vec<String> {
+    let mut v: Vec<String> = agent
+        .members()
+        .into_iter()
+        .filter(|m| {
+            m.status == MemberStatus::Alive
+                && m.tags.get(ROLE_TAG).map(String::as_str) == Some(ROLE_SERVER)
+                && m.tags.contains_key(WAN_ADDR_TAG)
+        })
+        .map(|m| format!("{} ({})", m.name, m.addr))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A random order (a fresh random hasher per request), so load spreads over the servers.
+fn shuffle(mut names: Vec<String>) -> Vec<String> {
+    let state = std::collections::hash_map::RandomState::new();
+    names.sort_by_cached_key(|n| state.hash_one(n));
+    names
+}
+
+fn route(agent: &Agent, dc: &str) -> Result<Route, DcError> {
+    if dc.is_empty() {
+        return Err(DcError::Request("a datacenter name is required".into()));
+    }
+    if dc == agent.config.dc {
+        return Ok(Route::Local);
+    }
+    let Some(wan) = agent.wan.clone() else {
+        return Err(DcError::NotServer {
+            node: agent.config.node.clone(),
+            dc: agent.config.dc.clone(),
+            servers: lan_servers(agent),
+        });
+    };
+    let members = wan.call(|serf, _| serf.members());
+    let mut known = BTreeSet::from([agent.config.dc.clone()]);
+    let mut servers = Vec::new();
+    for m in &members {
+        let Some(mdc) = m.tags.get(DC_TAG) else {
+            continue;
+        };
+        known.insert(mdc.clone());
+        if mdc == dc
+            && m.status == MemberStatus::Alive
+            && m.tags.get(ROLE_TAG).map(String::as_str) == Some(ROLE_SERVER)
+        {
+            servers.push(m.name.to_string());
+        }
+    }
+    let known: Vec<String> = known.into_iter().collect();
+    if !known.iter().any(|k| k == dc) {
+        return Err(DcError::UnknownDc {
+            dc: dc.to_string(),
+            known,
+        });
+    }
+    if servers.is_empty() {
+        return Err(DcError::NoServer {
+            dc: dc.to_string(),
+            known,
+        });
+    }
+    Ok(Route::Remote(wan, shuffle(servers)))
+}
+
+/// How long to wait for a server's ack (or status) before trying the next one.
+fn ack_wait(left: Duration) -> Duration {
+    (left / 4).clamp(Duration::from_millis(200), Duration::from_secs(2))
+}
+
+/// The time kept back, on the chosen server, for its forwarded answers to come back.
+pub(super) fn margin(left: Duration) -> Duration {
+    (left / 10).clamp(Duration::from_millis(50), Duration::from_secs(1))
+}
+
+/// Below this much time left, no new attempt is started.
+const MIN_ATTEMPT: Duration = Duration::from_millis(100);
+
+/// What one attempt came to.
+enum Attempt {
+    /// The server took the request; its query (if any) is still open on `answers`.
+    Accepted {
+        answers: QueryAnswers,
+        buffered: VecDeque<QueryAnswer>,
+    },
+    /// The server acked and refused.
+    Refused(String),
+    /// No ack and no status in time: try another.
+    Silent,
+}
+
+/// Send the request to `server` and wait for its verdict.
+async fn attempt(
+    wan: &PoolHandle<Serf>,
+    server: &str,
+    payload: Vec<u8>,
+    left: Duration,
+) -> Result<Attempt, DcError> {
+    let params = QueryParams {
+        filter_nodes: vec![server.to_string()],
+        request_ack: true,
+        timeout: Some(left),
+        ..QueryParams::default()
+    };
+    let rx = wan.subscribe();
+    let (handle, until) = wan
+        .call(|serf, now| {
+            serf.query(now, QUERY_NAME, Bytes::from(payload), params)
+                .map(|h| (h, h.deadline.saturating_duration_since(now)))
+        })
+        .map_err(|e| DcError::Request(format!("cannot send the request: {e}")))?;
+    let mut answers = QueryAnswers::new(rx, handle, until);
+    let wait = ack_wait(left);
+    let mut deadline = tokio::time::Instant::now() + wait;
+    let mut acked = false;
+    let mut buffered = VecDeque::new();
+    loop {
+        let next = match tokio::time::timeout_at(deadline, answers.next()).await {
+            Err(_) if acked => {
+                tracing::warn!(%server, "the server acked the request but its status did not arrive; taking it as accepted");
+                return Ok(Attempt::Accepted { answers, buffered });
+            }
+            Err(_) => return Ok(Attempt::Silent),
+            Ok(n) => n,
+        };
+        match next {
+            None if acked => return Ok(Attempt::Accepted { answers, buffered }),
+            None => return Ok(Attempt::Silent),
+            Some(QueryAnswer::Ack { from }) if from == server => {
+                acked = true;
+                deadline = tokio::time::Instant::now() + wait;
+            }
+            Some(QueryAnswer::Response { from, payload }) if from == server => {
+                return Ok(match DcStatus::decode(&payload) {
+                    Ok(DcStatus::Ok) => Attempt::Accepted { answers, buffered },
+                    Ok(DcStatus::Error(e)) => Attempt::Refused(e),
+                    Err(e) => Attempt::Refused(e.to_string()),
+                });
+            }
+            Some(a) => buffered.push_back(a),
+        }
+    }
+}
+
+/// Try the servers in order (at most [`MAX_ATTEMPTS`]) until one takes the request.
+async fn send(
+    wan: &PoolHandle<Serf>,
+    servers: &[String],
+    mut request: DcRequest,
+    total: Duration,
+) -> Result<(String, QueryAnswers, VecDeque<QueryAnswer>), DcError> {
+    let deadline = tokio::time::Instant::now() + total;
+    let mut tried = Vec::new();
+    for server in servers.iter().take(MAX_ATTEMPTS) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left < MIN_ATTEMPT {
+            break;
+        }
+        if let DcAction::Query { timeout, .. } = &mut request.action {
+            *timeout = left.saturating_sub(margin(left));
+        }
+        let payload = request
+            .encode()
+            .map_err(|e| DcError::Request(e.to_string()))?;
+        tried.push(server.clone());
+        tracing::debug!(%server, dc = %request.dc, ?left, "sending a datacenter request");
+        match attempt(wan, server, payload, left).await? {
+            Attempt::Accepted { answers, buffered } => {
+                return Ok((server.clone(), answers, buffered))
+            }
+            Attempt::Refused(reason) => {
+                return Err(DcError::Refused {
+                    server: server.clone(),
+                    reason,
+                })
+            }
+            Attempt::Silent => {
+                tracing::warn!(%server, dc = %request.dc, "no answer from the server; trying another")
+            }
+        }
+    }
+    Err(DcError::NoAnswer {
+        dc: request.dc,
+        tried,
+    })
+}
+
+/// The default time a request for another datacenter may take: a WAN query's default plus a
+/// LAN query's default in a datacenter the size of ours.
+fn default_total(agent: &Agent, wan: &PoolHandle<Serf>) -> Duration {
+    wan.call(|s, _| s.default_query_timeout()) + agent.lan.call(|s, _| s.default_query_timeout())
+}
+
+/// Gossip a user event in datacenter `dc` (ours: the plain event). Returns once a server of
+/// `dc` confirmed it (or acked it, if its confirmation was lost).
+pub async fn event(
+    agent: &Agent,
+    dc: &str,
+    name: &str,
+    payload: Vec<u8>,
+    coalesce: bool,
+) -> anyhow::Result<()> {
+    if name.is_empty() {
+        anyhow::bail!("an event needs a name");
+    }
+    match route(agent, dc)? {
+        Route::Local => agent.user_event(name, payload, coalesce),
+        Route::Remote(wan, servers) => {
+            let total = wan.call(|s, _| s.default_query_timeout());
+            let req = DcRequest {
+                dc: dc.to_string(),
+                action: DcAction::Event {
+                    name: name.to_string(),
+                    payload,
+                    coalesce,
+                },
+            };
+            let (server, _, _) = send(&wan, &servers, req, total).await?;
+            tracing::info!(%dc, %server, event = %name, "user event sent to another datacenter");
+            Ok(())
+        }
+    }
+}
+
+/// The answers to a query, as [`QueryAnswers`] gives them, without the chosen server's
+/// control answers.
+#[derive(Debug)]
+pub struct DcAnswers {
+    answers: QueryAnswers,
+    buffered: VecDeque<QueryAnswer>,
+    /// The chosen server's WAN name (None for a query in our own datacenter).
+    control: Option<String>,
+}
+
+impl DcAnswers {
+    /// The next ack or response of a member of the target datacenter; `None` once closed.
+    pub async fn next(&mut self) -> Option<QueryAnswer> {
+        if let Some(a) = self.buffered.pop_front() {
+            return Some(a);
+        }
+        loop {
+            let a = self.answers.next().await?;
+            let from = match &a {
+                QueryAnswer::Ack { from } | QueryAnswer::Response { from, .. } => from,
+            };
+            if self.control.as_deref() == Some(from.as_str()) {
+                if let QueryAnswer::Response { payload, .. } = &a {
+                    if let Ok(DcStatus::Error(e)) = DcStatus::decode(payload) {
+                        tracing::warn!(server = %from, error = %e, "late refusal of a datacenter query");
+                    }
+                }
+                continue;
+            }
+            return Some(a);
+        }
+    }
+}
+
+/// Run a query in datacenter `dc` (ours: the plain query) and follow its answers. `params`
+/// are the LAN query's; `params.timeout` is the whole request's (None: a default).
+pub async fn query(
+    agent: &Agent,
+    dc: &str,
+    name: &str,
+    payload: Option<Vec<u8>>,
+    params: QueryParams,
+) -> anyhow::Result<DcAnswers> {
+    match route(agent, dc)? {
+        Route::Local => Ok(DcAnswers {
+            answers: agent.query(name, payload, params)?,
+            buffered: VecDeque::new(),
+            control: None,
+        }),
+        Route::Remote(wan, servers) => {
+            crate::query::check_name(name, payload.as_deref())?;
+            for (tag, re) in &params.filter_tags {
+                regex::Regex::new(re)
+                    .map_err(|e| anyhow::anyhow!("bad regular expression for tag {tag}: {e}"))?;
+            }
+            let total = match params.timeout {
+                Some(t) if !t.is_zero() => t,
+                _ => default_total(agent, &wan),
+            };
+            let req = DcRequest {
+                dc: dc.to_string(),
+                action: DcAction::Query {
+                    name: name.to_string(),
+                    payload,
+                    filter_nodes: params.filter_nodes,
+                    filter_tags: params.filter_tags,
+                    request_ack: params.request_ack,
+                    relay_factor: params.relay_factor,
+                    timeout: total,
+                },
+            };
+            let (server, answers, buffered) = send(&wan, &servers, req, total).await?;
+            tracing::debug!(%dc, %server, query = %name, "query running in another datacenter");
+            Ok(DcAnswers {
+                answers,
+                buffered,
+                control: Some(server),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    use std::sync::Arc;
+
+    use rumor_serf::Event as SerfEvent;
+    use tokio::sync::broadcast;
+
+    use crate::cli::AgentArgs;
+    use crate::config::AgentConfig;
+    use crate::logging::LogRing;
+
+    async fn agent(name: &str, dc: &str, ip: &str) -> Arc<Agent> {
+        let args = AgentArgs {
+            node: Some(name.into()),
+            dc: Some(dc.into()),
+            bind: Some(format!("{ip}:0")),
+            server: true,
+            wan_bind: Some(format!("{ip}:0")),
+            profile: Some("local".into()),
+            ..Default::default()
+        };
+        let config = AgentConfig::load(&args).unwrap();
+        Agent::start(config, LogRing::new()).await.unwrap()
+    }
+
+    /// User events named `name` that arrive on `rx` within `limit`.
+    async fn events_named(
+        rx: &mut broadcast::Receiver<SerfEvent>,
+        name: &str,
+        limit: Duration,
+    ) -> usize {
+        let mut n = 0;
+        let until = tokio::time::Instant::now() + limit;
+        while let Ok(Ok(ev)) = tokio::time::timeout_at(until, rx.recv()).await {
+            if matches!(ev, SerfEvent::User { name: ref e, .. } if e == name) {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    fn event(name: &str) -> DcRequest {
+        DcRequest {
+            dc: "dc2".into(),
+            action: DcAction::Event {
+                name: name.into(),
+                payload: b"p".to_vec(),
+                coalesce: false,
+            },
+        }
+    }
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn silent_servers_are_skipped_three_at_most_and_a_taker_ends_the_tries() {
+        let o = agent("o", "dc1", "127.0.126.1").await;
+        let b = agent("b", "dc2", "127.0.126.2").await;
+        let c = agent("c", "dc2", "127.0.126.3").await;
+        let wan0 = o.wan.as_ref().unwrap().local_addr().to_string();
+        b.wan_join(std::slice::from_ref(&wan0)).await.unwrap();
+        c.wan_join(std::slice::from_ref(&wan0)).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while o.wan_members().unwrap().len() < 3 {
+            assert!(tokio::time::Instant::now() < deadline, "no WAN federation");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let wan = o.wan.clone().unwrap();
+        let (mut b_rx, mut c_rx) = (b.member_events(), c.member_events());
+
+        // A server that is not there (no ack) is skipped after one ack wait; b takes it, and
+        // c, after it in the order, is never asked.
+        let total = Duration::from_secs(2);
+        let t0 = tokio::time::Instant::now();
+        let order = names(&["ghost1.dc2", "b.dc2", "c.dc2"]);
+        let (server, _, _) = send(&wan, &order, event("e1"), total).await.unwrap();
+        let took = t0.elapsed();
+        assert_eq!(server, "b.dc2");
+        assert!(took >= ack_wait(total), "{took:?}");
+        assert!(took < total, "{took:?}");
+        assert_eq!(
+            events_named(&mut b_rx, "e1", Duration::from_secs(2)).await,
+            1
+        );
+        assert_eq!(
+            events_named(&mut c_rx, "e1", Duration::from_millis(200)).await,
+            0
+        );
+
+        // Three silent servers in a row: the fourth is not tried, though time is left.
+        let order = names(&["ghost1.dc2", "ghost2.dc2", "ghost3.dc2", "b.dc2"]);
+        let t0 = tokio::time::Instant::now();
+        let err = send(&wan, &order, event("e2"), Duration::from_secs(4))
+            .await
+            .unwrap_err();
+        let took = t0.elapsed();
+        assert_eq!(
+            err,
+            DcError::NoAnswer {
+                dc: "dc2".into(),
+                tried: names(&["ghost1.dc2", "ghost2.dc2", "ghost3.dc2"]),
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "no server of datacenter 'dc2' answered (tried ghost1.dc2, ghost2.dc2, ghost3.dc2)"
+        );
+        // Three ack waits of a quarter of the time left: 1 s, 0.75 s, 0.5625 s.
+        assert!(took >= Duration::from_millis(2300), "{took:?}");
+        assert!(took < Duration::from_secs(4), "{took:?}");
+        assert_eq!(
+            events_named(&mut b_rx, "e2", Duration::from_millis(500)).await,
+            0
+        );
+
+        // A refusal from the chosen server is final (its datacenter is not the request's).
+        let mut wrong = event("e3");
+        wrong.dc = "dc1".into();
+        let err = send(&wan, &names(&["b.dc2", "c.dc2"]), wrong, total)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            DcError::Refused {
+                server: "b.dc2".into(),
+                reason: "this server is in datacenter dc2, not dc1".into(),
+            }
+        );
+        for a in [&o, &b, &c] {
+            a.request_shutdown();
+            a.lan.shutdown().await;
+            if let Some(w) = &a.wan {
+                w.shutdown().await;
+            }
+        }
+    }
+
+    #[test]
+    fn waits_and_margins_are_bounded() {
+        let ms = Duration::from_millis;
+        assert_eq!(ack_wait(ms(400)), ms(200));
+        assert_eq!(ack_wait(ms(3200)), ms(800));
+        assert_eq!(ack_wait(Duration::from_secs(60)), Duration::from_secs(2));
+        assert_eq!(margin(ms(100)), ms(50));
+        assert_eq!(margin(ms(3200)), ms(320));
+        assert_eq!(margin(Duration::from_secs(60)), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn shuffles_keep_every_server_once() {
+        let names: Vec<String> = (0..8).map(|i| format!("s{i}.dc2")).collect();
+        let mut got = shuffle(names.clone());
+        got.sort();
+        assert_eq!(got, names);
+    }
+}
