@@ -558,6 +558,61 @@ mod tests {
         }
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_relays_through_one_server_skipping_silent_ones() {
+        let s1 = agent("s1", "dc1", "127.0.126.4").await;
+        let args = AgentArgs {
+            node: Some("cl".into()),
+            dc: Some("dc1".into()),
+            bind: Some("127.0.126.5:0".into()),
+            profile: Some("local".into()),
+            ..Default::default()
+        };
+        let cl = Agent::start(AgentConfig::load(&args).unwrap(), LogRing::new())
+            .await
+            .unwrap();
+        cl.join(&[s1.lan.local_addr().to_string()], false)
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while lan_servers(&cl).is_empty() {
+            assert!(tokio::time::Instant::now() < deadline, "no LAN join");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(matches!(route(&cl, "dc2", true), Ok(Route::Relay(v)) if v == names(&["s1"])));
+        // A server relaying for a client never relays again: without a WAN pool, an error.
+        let Err(DcError::NotServer { servers, .. }) = route(&cl, "dc2", false) else {
+            panic!("a relayed request relayed again");
+        };
+        assert_eq!(servers, vec![format!("s1 ({})", s1.lan.local_addr())]);
+
+        // A silent server is skipped after one ack wait; s1 takes the request, sends it on,
+        // and its WAN pool's refusal (no dc2 there) comes back as s1's, ending the tries.
+        let total = Duration::from_secs(2);
+        let t0 = tokio::time::Instant::now();
+        let order = names(&["ghost1", "s1", "ghost2"]);
+        let err = send(&cl.lan, RELAY_QUERY_NAME, &order, event("e1"), total)
+            .await
+            .unwrap_err();
+        let took = t0.elapsed();
+        assert_eq!(
+            err,
+            DcError::Refused {
+                server: "s1".into(),
+                reason: "unknown datacenter 'dc2' (known datacenters: dc1)".into(),
+            }
+        );
+        assert!(took >= ack_wait(total), "{took:?}");
+        assert!(took < total, "{took:?}");
+        for a in [&s1, &cl] {
+            a.request_shutdown();
+            a.lan.shutdown().await;
+            if let Some(w) = &a.wan {
+                w.shutdown().await;
+            }
+        }
+    }
+
     #[test]
     fn waits_and_margins_are_bounded() {
         let ms = Duration::from_millis;
