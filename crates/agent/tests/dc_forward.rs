@@ -149,7 +149,10 @@ fn federation() -> Fed {
         ];
         if dc == 1 {
             wan1 = wan.clone();
-            extra.extend(["--event-handler".to_string(), format!("query={on_any_query}")]);
+            extra.extend([
+                "--event-handler".to_string(),
+                format!("query={on_any_query}"),
+            ]);
         } else {
             extra.extend(["--wan-join".to_string(), wan1.clone()]);
         }
@@ -367,13 +370,18 @@ fn events_and_queries_reach_exactly_the_other_datacenter() {
         text(&out.stdout),
         "Event 'dc-ping' dispatched to datacenter dc2! Coalescing enabled: false\n"
     );
-    eventually("every dc2 handler ran again", Duration::from_secs(20), || {
-        event_lines(&fed.events).len() >= 2 * DC2.len()
-    });
+    eventually(
+        "every dc2 handler ran again",
+        Duration::from_secs(20),
+        || event_lines(&fed.events).len() >= 2 * DC2.len(),
+    );
     std::thread::sleep(Duration::from_secs(5));
     let lines = event_lines(&fed.events);
     assert_eq!(lines.len(), 2 * DC2.len(), "{lines:?}");
-    assert_eq!(lines[DC2.len()..].iter().cloned().collect::<BTreeSet<_>>(), want);
+    assert_eq!(
+        lines[DC2.len()..].iter().cloned().collect::<BTreeSet<_>>(),
+        want
+    );
 
     // A query from dc1's client: answers from exactly the dc2 agents (not srv1, which relays,
     // nor srv2's WAN name), ending at the client's 3 s deadline.
@@ -392,7 +400,9 @@ fn events_and_queries_reach_exactly_the_other_datacenter() {
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(
-        err.contains("srv1 refused the request: unknown datacenter 'dc9' (known datacenters: dc1, dc2)"),
+        err.contains(
+            "srv1 refused the request: unknown datacenter 'dc9' (known datacenters: dc1, dc2)"
+        ),
         "{err}"
     );
 

@@ -496,7 +496,9 @@ mod tests {
         let total = Duration::from_secs(2);
         let t0 = tokio::time::Instant::now();
         let order = names(&["ghost1.dc2", "b.dc2", "c.dc2"]);
-        let (server, _, _) = send(&wan, QUERY_NAME, &order, event("e1"), total).await.unwrap();
+        let (server, _, _) = send(&wan, QUERY_NAME, &order, event("e1"), total)
+            .await
+            .unwrap();
         let took = t0.elapsed();
         assert_eq!(server, "b.dc2");
         assert!(took >= ack_wait(total), "{took:?}");
@@ -513,9 +515,15 @@ mod tests {
         // Three silent servers in a row: the fourth is not tried, though time is left.
         let order = names(&["ghost1.dc2", "ghost2.dc2", "ghost3.dc2", "b.dc2"]);
         let t0 = tokio::time::Instant::now();
-        let err = send(&wan, QUERY_NAME, &order, event("e2"), Duration::from_secs(4))
-            .await
-            .unwrap_err();
+        let err = send(
+            &wan,
+            QUERY_NAME,
+            &order,
+            event("e2"),
+            Duration::from_secs(4),
+        )
+        .await
+        .unwrap_err();
         let took = t0.elapsed();
         assert_eq!(
             err,

@@ -105,7 +105,15 @@ async fn serve(agent: Arc<Agent>, ltime: LamportTime, id: u32, payload: Bytes, l
             payload,
             coalesce,
         } => {
-            let r = event_within(&agent, &req.dc, &name, payload, coalesce, Some(limit), false);
+            let r = event_within(
+                &agent,
+                &req.dc,
+                &name,
+                payload,
+                coalesce,
+                Some(limit),
+                false,
+            );
             let status = match r.await {
                 Ok(()) => DcStatus::Ok,
                 Err(e) => DcStatus::Error(format!("{e:#}")),
