@@ -149,6 +149,10 @@ impl Agent {
                         let _ = self.member_events.send(ev);
                         continue;
                     }
+                    SerfEvent::Query { name, .. } if crate::dc_forward::is_internal(name) => {
+                        tracing::debug!(query = %name, "internal query kept from RPC streams");
+                        continue;
+                    }
                     SerfEvent::Query { name, ltime, .. } => {
                         tracing::info!(event = "query", %name, ltime = %ltime, "query: {name}");
                         let _ = self.member_events.send(ev);
@@ -545,4 +549,49 @@ where
     }
     rpc_task.abort();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rumor_serf::QueryParams;
+
+    /// The event pump hands RPC streams a user's query but never one of rumor's own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_pump_keeps_rumors_own_queries_from_rpc_streams() {
+        let args = crate::cli::AgentArgs {
+            node: Some("pump".into()),
+            bind: Some("127.0.127.1:0".into()),
+            profile: Some("local".into()),
+            ..Default::default()
+        };
+        let config = AgentConfig::load(&args).unwrap();
+        let agent = Agent::start(config, crate::logging::LogRing::new())
+            .await
+            .unwrap();
+        let mut rx = agent.member_events();
+        let params = || QueryParams {
+            timeout: Some(Duration::from_millis(300)),
+            ..QueryParams::default()
+        };
+        // Ours first: if the pump let it through, it would come before the user's.
+        let _a = agent
+            .query(crate::dc_forward::RELAY_QUERY_NAME, None, params())
+            .unwrap();
+        let _b = agent.query("uptime", None, params()).unwrap();
+        let mut queries = Vec::new();
+        let until = tokio::time::Instant::now() + Duration::from_secs(3);
+        while let Ok(Ok(ev)) = tokio::time::timeout_at(until, rx.recv()).await {
+            if let SerfEvent::Query { name, .. } = ev {
+                queries.push(name);
+                if queries.last().map(String::as_str) == Some("uptime") {
+                    break;
+                }
+            }
+        }
+        assert_eq!(queries, vec!["uptime".to_string()]);
+        agent.request_shutdown();
+        agent.lan.shutdown().await;
+    }
 }

@@ -2,8 +2,9 @@
 //! two datacenters on loopback (127.0.120.x–127.0.129.x), each a rumor server and a rumor
 //! client, dc2 also a real Serf 0.9.4 agent (`-tag dc=dc2`); the two servers federated over
 //! the WAN pool. Every agent runs a `user:dc-ping` handler that appends a line to one file,
-//! and a `query:dc-hello` handler that answers with its name. Processes are killed when the
-//! test ends, pass or fail.
+//! and a `query:dc-hello` handler that answers with its name; dc1's server also runs a silent
+//! catch-all `query` handler that logs every query it sees (rumor's own `_rumor_` queries must
+//! not be among them). Processes are killed when the test ends, pass or fail.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod support;
@@ -25,7 +26,26 @@ struct Fed {
     /// RPC addresses: srv1, cli1, srv2, cli2, serf2.
     rpc: Vec<String>,
     events: PathBuf,
+    /// The log of srv1's catch-all query handler: `AGENT QUERY` lines.
+    queries: PathBuf,
     _dir: tempfile::TempDir,
+}
+
+/// A silent handler for every query, appending `AGENT QUERY` to `queries.log`.
+fn catch_all(dir: &Path) -> (String, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let log = dir.join("queries.log");
+    let script = dir.join("on-any-query.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncat >/dev/null\necho \"$SERF_SELF_NAME $SERF_QUERY_NAME\" >> {}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (script.display().to_string(), log)
 }
 
 fn scripts(dir: &Path) -> (String, String, PathBuf) {
@@ -98,6 +118,7 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 fn federation() -> Fed {
     let dir = tempfile::tempdir().unwrap();
     let (on_event, on_query, events) = scripts(dir.path());
+    let (on_any_query, queries) = catch_all(dir.path());
     let handlers = [
         "--event-handler".to_string(),
         format!("user:dc-ping={on_event}"),
@@ -128,6 +149,10 @@ fn federation() -> Fed {
         ];
         if dc == 1 {
             wan1 = wan.clone();
+            extra.extend([
+                "--event-handler".to_string(),
+                format!("query={on_any_query}"),
+            ]);
         } else {
             extra.extend(["--wan-join".to_string(), wan1.clone()]);
         }
@@ -182,6 +207,7 @@ fn federation() -> Fed {
         procs,
         rpc,
         events,
+        queries,
         _dir: dir,
     };
     let dc1 = set(&["srv1", "cli1"]);
@@ -322,15 +348,69 @@ fn events_and_queries_reach_exactly_the_other_datacenter() {
         text(&out.stderr)
     );
 
-    // A client agent cannot reach another datacenter: the error names its server.
-    let out = rumor_cli(&["event", "--rpc-addr", &fed.rpc[1], "--dc", "dc2", "dc-ping"]);
+    // From dc1's client, relayed by srv1: again every dc2 handler once, no dc1 one.
+    let cli1 = fed.rpc[1].clone();
+    let out = rumor_cli(&[
+        "event",
+        "--rpc-addr",
+        &cli1,
+        "--dc",
+        "dc2",
+        "--no-coalesce",
+        "dc-ping",
+        "p2",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(
+        text(&out.stdout),
+        "Event 'dc-ping' dispatched to datacenter dc2! Coalescing enabled: false\n"
+    );
+    eventually(
+        "every dc2 handler ran again",
+        Duration::from_secs(20),
+        || event_lines(&fed.events).len() >= 2 * DC2.len(),
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let lines = event_lines(&fed.events);
+    assert_eq!(lines.len(), 2 * DC2.len(), "{lines:?}");
+    assert_eq!(
+        lines[DC2.len()..].iter().cloned().collect::<BTreeSet<_>>(),
+        want
+    );
+
+    // A query from dc1's client: answers from exactly the dc2 agents (not srv1, which relays,
+    // nor srv2's WAN name), ending at the client's 3 s deadline.
+    let started = Instant::now();
+    let v = query_json(&cli1, "dc2");
+    let took = started.elapsed();
+    assert_eq!(names_of(&v["Acks"]), set(&DC2), "{v}");
+    assert_eq!(names_of(&v["Responses"]), set(&DC2), "{v}");
+    for n in DC2 {
+        assert_eq!(v["Responses"][n], format!("hello-from-{n}\n"), "{v}");
+    }
+    assert!(took >= Duration::from_millis(2900), "{took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    // The relaying server's refusal reaches the client.
+    let out = rumor_cli(&["event", "--rpc-addr", &cli1, "--dc", "dc9", "dc-ping"]);
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(
-        err.contains("this agent (cli1) is not a server")
-            && err.contains("send --dc requests to a server of datacenter dc1: srv1 ("),
+        err.contains(
+            "srv1 refused the request: unknown datacenter 'dc9' (known datacenters: dc1, dc2)"
+        ),
         "{err}"
     );
+
+    // srv1's catch-all query handler saw the plain dc1 queries, never rumor's own.
+    let seen = std::fs::read_to_string(&fed.queries).unwrap_or_default();
+    assert!(seen.lines().any(|l| l == "srv1 dc-hello"), "{seen}");
+    assert!(!seen.contains("_rumor_"), "{seen}");
+
     // A serf agent does not know the command.
     let out = rumor_cli(&["event", "--rpc-addr", &fed.rpc[4], "--dc", "dc1", "dc-ping"]);
     assert!(!out.status.success());
@@ -342,6 +422,6 @@ fn events_and_queries_reach_exactly_the_other_datacenter() {
 
     // None of that fired a handler.
     std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(event_lines(&fed.events).len(), DC2.len());
+    assert_eq!(event_lines(&fed.events).len(), 2 * DC2.len());
     drop(fed.procs);
 }

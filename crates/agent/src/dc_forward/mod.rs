@@ -14,20 +14,44 @@
 //! control answers: the stream the client sees holds only the LAN members' answers (a LAN
 //! member named exactly like the chosen server's WAN name, `NODE.DC`, would be hidden too).
 //!
+//! A client agent (no WAN pool) sends the same request as a `_rumor_dc_forward` LAN query to
+//! ONE alive server of its datacenter (`role=server` with a `wan_addr`), with the same retry
+//! rule; that server (`relay.rs`) sends it on as the origin and forwards every answer it gets
+//! into the client's query, plus its own status, which the client hides. With no such server
+//! the client refuses `--dc` with an error saying so.
+//!
 //! `_rumor_dc` queries come on the WAN pool, which the event handlers and RPC `stream` do not
-//! watch: they never reach a script or a client. An agent that is not a server (no WAN pool)
-//! refuses `--dc` for another datacenter with an error naming its datacenter's servers.
+//! watch; `_rumor_dc_forward` ones come on the LAN pool, and every query named with
+//! [`INTERNAL_PREFIX`] is skipped by the handlers and RPC `stream` ([`is_internal`]): they
+//! never reach a script or a client.
 
 mod origin;
+mod relay;
 pub mod request;
 mod responder;
 
 pub use origin::{event, query, DcAnswers};
 pub use request::{DcAction, DcRequest, DcStatus, DecodeError};
-pub use responder::start;
-
 /// The name of the WAN query that carries a request.
 pub const QUERY_NAME: &str = "_rumor_dc";
+
+/// The name of the LAN query that carries a client's request to a server of its datacenter.
+pub const RELAY_QUERY_NAME: &str = "_rumor_dc_forward";
+
+/// Queries named with this prefix are rumor's own: no handler script or RPC `stream` sees them.
+pub const INTERNAL_PREFIX: &str = "_rumor_";
+
+/// Whether a query of this name is rumor's own (skipped by handlers and RPC `stream`).
+pub fn is_internal(query_name: &str) -> bool {
+    query_name.starts_with(INTERNAL_PREFIX)
+}
+
+/// Start serving requests: from other datacenters on the WAN pool, and from our
+/// datacenter's clients on the LAN pool (both only on a server).
+pub fn start(agent: &std::sync::Arc<crate::agent::Agent>) {
+    responder::start(agent);
+    relay::start(agent);
+}
 
 /// Servers of the target datacenter tried, at most, for one request.
 pub const MAX_ATTEMPTS: usize = 3;
@@ -35,7 +59,7 @@ pub const MAX_ATTEMPTS: usize = 3;
 /// Why a request for another datacenter failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DcError {
-    /// This agent has no WAN pool.
+    /// This agent has no WAN pool, and knows no server of its datacenter to relay through.
     #[error("this agent ({node}) is not a server and cannot reach other datacenters: send --dc requests to a server of datacenter {dc}{}", server_list(.servers))]
     NotServer {
         /// This agent's name.

@@ -11,7 +11,7 @@ use rumor_net::PoolHandle;
 use rumor_serf::{MemberStatus, QueryParams, Serf};
 
 use super::request::{DcAction, DcRequest, DcStatus};
-use super::{DcError, MAX_ATTEMPTS, QUERY_NAME};
+use super::{DcError, MAX_ATTEMPTS, QUERY_NAME, RELAY_QUERY_NAME};
 use crate::agent::Agent;
 use crate::guard::DC_TAG;
 use crate::query::{QueryAnswer, QueryAnswers};
@@ -23,20 +23,24 @@ enum Route {
     Local,
     /// Through the WAN pool to one of these servers (WAN names, in the order to try).
     Remote(PoolHandle<Serf>, Vec<String>),
+    /// A client: through the LAN pool to one of these servers of our datacenter (LAN names,
+    /// in the order to try), which sends it on as [`Route::Remote`].
+    Relay(Vec<String>),
 }
 
-/// The alive servers of our datacenter, from the LAN pool, as `NAME (ADDR)`: members with
-/// `role=server` and a `wan_addr` (a client may carry `role=server` too).
-fn lan_servers(agent: &Agent) -> Vec<String> {
-    let mut v: Vec<String> = agent
+/// The alive servers of our datacenter, from the LAN pool, as (name, address): members with
+/// `role=server` and a `wan_addr` (a client may carry `role=server` too), by name.
+fn lan_servers(agent: &Agent) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = agent
         .members()
         .into_iter()
         .filter(|m| {
             m.status == MemberStatus::Alive
+                && *m.name != *agent.config.node
                 && m.tags.get(ROLE_TAG).map(String::as_str) == Some(ROLE_SERVER)
                 && m.tags.contains_key(WAN_ADDR_TAG)
         })
-        .map(|m| format!("{} ({})", m.name, m.addr))
+        .map(|m| (m.name.to_string(), m.addr.to_string()))
         .collect();
     v.sort();
     v
@@ -49,7 +53,9 @@ fn shuffle(mut names: Vec<String>) -> Vec<String> {
     names
 }
 
-fn route(agent: &Agent, dc: &str) -> Result<Route, DcError> {
+/// `relay`: a client may go through a server of its datacenter (a server relaying for a
+/// client may not, so a request never travels LAN to LAN).
+fn route(agent: &Agent, dc: &str, relay: bool) -> Result<Route, DcError> {
     if dc.is_empty() {
         return Err(DcError::Request("a datacenter name is required".into()));
     }
@@ -57,10 +63,19 @@ fn route(agent: &Agent, dc: &str) -> Result<Route, DcError> {
         return Ok(Route::Local);
     }
     let Some(wan) = agent.wan.clone() else {
+        let servers = lan_servers(agent);
+        if relay && !servers.is_empty() {
+            return Ok(Route::Relay(shuffle(
+                servers.into_iter().map(|(n, _)| n).collect(),
+            )));
+        }
         return Err(DcError::NotServer {
             node: agent.config.node.clone(),
             dc: agent.config.dc.clone(),
-            servers: lan_servers(agent),
+            servers: servers
+                .into_iter()
+                .map(|(n, a)| format!("{n} ({a})"))
+                .collect(),
         });
     };
     let members = wan.call(|serf, _| serf.members());
@@ -120,9 +135,10 @@ enum Attempt {
     Silent,
 }
 
-/// Send the request to `server` and wait for its verdict.
+/// Send the request to `server` as query `query_name` in `pool` and wait for its verdict.
 async fn attempt(
     wan: &PoolHandle<Serf>,
+    query_name: &str,
     server: &str,
     payload: Vec<u8>,
     left: Duration,
@@ -136,12 +152,19 @@ async fn attempt(
     let rx = wan.subscribe();
     let (handle, until) = wan
         .call(|serf, now| {
-            serf.query(now, QUERY_NAME, Bytes::from(payload), params)
+            serf.query(now, query_name, Bytes::from(payload), params)
                 .map(|h| (h, h.deadline.saturating_duration_since(now)))
         })
         .map_err(|e| DcError::Request(format!("cannot send the request: {e}")))?;
     let mut answers = QueryAnswers::new(rx, handle, until);
     let wait = ack_wait(left);
+    // A relaying server answers only once the target datacenter's server did: after its ack,
+    // wait for its status as long as the query runs.
+    let after_ack = if query_name == RELAY_QUERY_NAME {
+        left
+    } else {
+        wait
+    };
     let mut deadline = tokio::time::Instant::now() + wait;
     let mut acked = false;
     let mut buffered = VecDeque::new();
@@ -159,7 +182,7 @@ async fn attempt(
             None => return Ok(Attempt::Silent),
             Some(QueryAnswer::Ack { from }) if from == server => {
                 acked = true;
-                deadline = tokio::time::Instant::now() + wait;
+                deadline = tokio::time::Instant::now() + after_ack;
             }
             Some(QueryAnswer::Response { from, payload }) if from == server => {
                 return Ok(match DcStatus::decode(&payload) {
@@ -173,9 +196,11 @@ async fn attempt(
     }
 }
 
-/// Try the servers in order (at most [`MAX_ATTEMPTS`]) until one takes the request.
+/// Try the servers in order (at most [`MAX_ATTEMPTS`]) until one takes the request, sent as
+/// query `query_name` in `wan` (the LAN pool for [`Route::Relay`]).
 async fn send(
     wan: &PoolHandle<Serf>,
+    query_name: &str,
     servers: &[String],
     mut request: DcRequest,
     total: Duration,
@@ -195,7 +220,7 @@ async fn send(
             .map_err(|e| DcError::Request(e.to_string()))?;
         tried.push(server.clone());
         tracing::debug!(%server, dc = %request.dc, ?left, "sending a datacenter request");
-        match attempt(wan, server, payload, left).await? {
+        match attempt(wan, query_name, server, payload, left).await? {
             Attempt::Accepted { answers, buffered } => {
                 return Ok((server.clone(), answers, buffered))
             }
@@ -222,8 +247,18 @@ fn default_total(agent: &Agent, wan: &PoolHandle<Serf>) -> Duration {
     wan.call(|s, _| s.default_query_timeout()) + agent.lan.call(|s, _| s.default_query_timeout())
 }
 
+/// What a client adds to its LAN query's default time for the part it cannot see (the
+/// server's WAN query, and for a query the target datacenter's LAN query) when it relays a
+/// request through a server of its datacenter.
+pub(super) const RELAY_EXTRA: Duration = Duration::from_secs(5);
+
+fn lan_default(agent: &Agent) -> Duration {
+    agent.lan.call(|s, _| s.default_query_timeout())
+}
+
 /// Gossip a user event in datacenter `dc` (ours: the plain event). Returns once a server of
-/// `dc` confirmed it (or acked it, if its confirmation was lost).
+/// `dc` confirmed it (or acked it, if its confirmation was lost). A client sends the request
+/// through a server of its datacenter.
 pub async fn event(
     agent: &Agent,
     dc: &str,
@@ -231,23 +266,47 @@ pub async fn event(
     payload: Vec<u8>,
     coalesce: bool,
 ) -> anyhow::Result<()> {
+    event_within(agent, dc, name, payload, coalesce, None, true).await
+}
+
+/// [`event`] taking at most `limit` (None: a default), relaying through a server of our
+/// datacenter only if `relay`.
+pub(super) async fn event_within(
+    agent: &Agent,
+    dc: &str,
+    name: &str,
+    payload: Vec<u8>,
+    coalesce: bool,
+    limit: Option<Duration>,
+    relay: bool,
+) -> anyhow::Result<()> {
     if name.is_empty() {
         anyhow::bail!("an event needs a name");
     }
-    match route(agent, dc)? {
+    let req = |payload| DcRequest {
+        dc: dc.to_string(),
+        action: DcAction::Event {
+            name: name.to_string(),
+            payload,
+            coalesce,
+        },
+    };
+    match route(agent, dc, relay)? {
         Route::Local => agent.user_event(name, payload, coalesce),
         Route::Remote(wan, servers) => {
-            let total = wan.call(|s, _| s.default_query_timeout());
-            let req = DcRequest {
-                dc: dc.to_string(),
-                action: DcAction::Event {
-                    name: name.to_string(),
-                    payload,
-                    coalesce,
-                },
-            };
-            let (server, _, _) = send(&wan, &servers, req, total).await?;
+            let mut total = wan.call(|s, _| s.default_query_timeout());
+            if let Some(l) = limit {
+                total = total.min(l);
+            }
+            let (server, _, _) = send(&wan, QUERY_NAME, &servers, req(payload), total).await?;
             tracing::info!(%dc, %server, event = %name, "user event sent to another datacenter");
+            Ok(())
+        }
+        Route::Relay(servers) => {
+            let total = lan_default(agent) + RELAY_EXTRA;
+            let (server, _, _) =
+                send(&agent.lan, RELAY_QUERY_NAME, &servers, req(payload), total).await?;
+            tracing::info!(%dc, %server, event = %name, "user event for another datacenter relayed by a server");
             Ok(())
         }
     }
@@ -259,7 +318,8 @@ pub async fn event(
 pub struct DcAnswers {
     answers: QueryAnswers,
     buffered: VecDeque<QueryAnswer>,
-    /// The chosen server's WAN name (None for a query in our own datacenter).
+    /// The chosen server's WAN name, or LAN name when relayed (None for a query in our own
+    /// datacenter).
     control: Option<String>,
 }
 
@@ -288,7 +348,8 @@ impl DcAnswers {
 }
 
 /// Run a query in datacenter `dc` (ours: the plain query) and follow its answers. `params`
-/// are the LAN query's; `params.timeout` is the whole request's (None: a default).
+/// are the LAN query's; `params.timeout` is the whole request's (None: a default). A client
+/// sends the request through a server of its datacenter.
 pub async fn query(
     agent: &Agent,
     dc: &str,
@@ -296,43 +357,63 @@ pub async fn query(
     payload: Option<Vec<u8>>,
     params: QueryParams,
 ) -> anyhow::Result<DcAnswers> {
-    match route(agent, dc)? {
-        Route::Local => Ok(DcAnswers {
-            answers: agent.query(name, payload, params)?,
-            buffered: VecDeque::new(),
-            control: None,
-        }),
-        Route::Remote(wan, servers) => {
-            crate::query::check_name(name, payload.as_deref())?;
-            for (tag, re) in &params.filter_tags {
-                regex::Regex::new(re)
-                    .map_err(|e| anyhow::anyhow!("bad regular expression for tag {tag}: {e}"))?;
-            }
-            let total = match params.timeout {
-                Some(t) if !t.is_zero() => t,
-                _ => default_total(agent, &wan),
-            };
-            let req = DcRequest {
-                dc: dc.to_string(),
-                action: DcAction::Query {
-                    name: name.to_string(),
-                    payload,
-                    filter_nodes: params.filter_nodes,
-                    filter_tags: params.filter_tags,
-                    request_ack: params.request_ack,
-                    relay_factor: params.relay_factor,
-                    timeout: total,
-                },
-            };
-            let (server, answers, buffered) = send(&wan, &servers, req, total).await?;
-            tracing::debug!(%dc, %server, query = %name, "query running in another datacenter");
-            Ok(DcAnswers {
-                answers,
-                buffered,
-                control: Some(server),
+    query_via(agent, dc, name, payload, params, true).await
+}
+
+/// [`query`], relaying through a server of our datacenter only if `relay`.
+pub(super) async fn query_via(
+    agent: &Agent,
+    dc: &str,
+    name: &str,
+    payload: Option<Vec<u8>>,
+    params: QueryParams,
+    relay: bool,
+) -> anyhow::Result<DcAnswers> {
+    let (pool, query_name, servers, default) = match route(agent, dc, relay)? {
+        Route::Local => {
+            return Ok(DcAnswers {
+                answers: agent.query(name, payload, params)?,
+                buffered: VecDeque::new(),
+                control: None,
             })
         }
+        Route::Remote(wan, servers) => {
+            let default = default_total(agent, &wan);
+            (wan, QUERY_NAME, servers, default)
+        }
+        Route::Relay(servers) => {
+            let default = lan_default(agent) * 2 + RELAY_EXTRA;
+            (agent.lan.clone(), RELAY_QUERY_NAME, servers, default)
+        }
+    };
+    crate::query::check_name(name, payload.as_deref())?;
+    for (tag, re) in &params.filter_tags {
+        regex::Regex::new(re)
+            .map_err(|e| anyhow::anyhow!("bad regular expression for tag {tag}: {e}"))?;
     }
+    let total = match params.timeout {
+        Some(t) if !t.is_zero() => t,
+        _ => default,
+    };
+    let req = DcRequest {
+        dc: dc.to_string(),
+        action: DcAction::Query {
+            name: name.to_string(),
+            payload,
+            filter_nodes: params.filter_nodes,
+            filter_tags: params.filter_tags,
+            request_ack: params.request_ack,
+            relay_factor: params.relay_factor,
+            timeout: total,
+        },
+    };
+    let (server, answers, buffered) = send(&pool, query_name, &servers, req, total).await?;
+    tracing::debug!(%dc, %server, query = %name, "query running in another datacenter");
+    Ok(DcAnswers {
+        answers,
+        buffered,
+        control: Some(server),
+    })
 }
 
 #[cfg(test)]
@@ -415,7 +496,9 @@ mod tests {
         let total = Duration::from_secs(2);
         let t0 = tokio::time::Instant::now();
         let order = names(&["ghost1.dc2", "b.dc2", "c.dc2"]);
-        let (server, _, _) = send(&wan, &order, event("e1"), total).await.unwrap();
+        let (server, _, _) = send(&wan, QUERY_NAME, &order, event("e1"), total)
+            .await
+            .unwrap();
         let took = t0.elapsed();
         assert_eq!(server, "b.dc2");
         assert!(took >= ack_wait(total), "{took:?}");
@@ -432,9 +515,15 @@ mod tests {
         // Three silent servers in a row: the fourth is not tried, though time is left.
         let order = names(&["ghost1.dc2", "ghost2.dc2", "ghost3.dc2", "b.dc2"]);
         let t0 = tokio::time::Instant::now();
-        let err = send(&wan, &order, event("e2"), Duration::from_secs(4))
-            .await
-            .unwrap_err();
+        let err = send(
+            &wan,
+            QUERY_NAME,
+            &order,
+            event("e2"),
+            Duration::from_secs(4),
+        )
+        .await
+        .unwrap_err();
         let took = t0.elapsed();
         assert_eq!(
             err,
@@ -458,7 +547,7 @@ mod tests {
         // A refusal from the chosen server is final (its datacenter is not the request's).
         let mut wrong = event("e3");
         wrong.dc = "dc1".into();
-        let err = send(&wan, &names(&["b.dc2", "c.dc2"]), wrong, total)
+        let err = send(&wan, QUERY_NAME, &names(&["b.dc2", "c.dc2"]), wrong, total)
             .await
             .unwrap_err();
         assert_eq!(
@@ -469,6 +558,61 @@ mod tests {
             }
         );
         for a in [&o, &b, &c] {
+            a.request_shutdown();
+            a.lan.shutdown().await;
+            if let Some(w) = &a.wan {
+                w.shutdown().await;
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_relays_through_one_server_skipping_silent_ones() {
+        let s1 = agent("s1", "dc1", "127.0.126.4").await;
+        let args = AgentArgs {
+            node: Some("cl".into()),
+            dc: Some("dc1".into()),
+            bind: Some("127.0.126.5:0".into()),
+            profile: Some("local".into()),
+            ..Default::default()
+        };
+        let cl = Agent::start(AgentConfig::load(&args).unwrap(), LogRing::new())
+            .await
+            .unwrap();
+        cl.join(&[s1.lan.local_addr().to_string()], false)
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while lan_servers(&cl).is_empty() {
+            assert!(tokio::time::Instant::now() < deadline, "no LAN join");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(matches!(route(&cl, "dc2", true), Ok(Route::Relay(v)) if v == names(&["s1"])));
+        // A server relaying for a client never relays again: without a WAN pool, an error.
+        let Err(DcError::NotServer { servers, .. }) = route(&cl, "dc2", false) else {
+            panic!("a relayed request relayed again");
+        };
+        assert_eq!(servers, vec![format!("s1 ({})", s1.lan.local_addr())]);
+
+        // A silent server is skipped after one ack wait; s1 takes the request, sends it on,
+        // and its WAN pool's refusal (no dc2 there) comes back as s1's, ending the tries.
+        let total = Duration::from_secs(2);
+        let t0 = tokio::time::Instant::now();
+        let order = names(&["ghost1", "s1", "ghost2"]);
+        let err = send(&cl.lan, RELAY_QUERY_NAME, &order, event("e1"), total)
+            .await
+            .unwrap_err();
+        let took = t0.elapsed();
+        assert_eq!(
+            err,
+            DcError::Refused {
+                server: "s1".into(),
+                reason: "unknown datacenter 'dc2' (known datacenters: dc1)".into(),
+            }
+        );
+        assert!(took >= ack_wait(total), "{took:?}");
+        assert!(took < total, "{took:?}");
+        for a in [&s1, &cl] {
             a.request_shutdown();
             a.lan.shutdown().await;
             if let Some(w) = &a.wan {

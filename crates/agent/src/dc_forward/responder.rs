@@ -19,7 +19,7 @@ use crate::query::QueryAnswer;
 const CLOSE_MARGIN: Duration = Duration::from_millis(20);
 
 /// Start serving requests from other datacenters (servers only: a client has no WAN pool).
-pub fn start(agent: &Arc<Agent>) {
+pub(super) fn start(agent: &Arc<Agent>) {
     let Some(wan) = agent.wan.clone() else {
         return;
     };

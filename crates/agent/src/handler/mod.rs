@@ -132,6 +132,8 @@ impl HandlerEvent {
                 ltime: *ltime,
                 coalesce: *coalesce,
             }),
+            // rumor's own queries (`_rumor_dc_forward`, ...) are never a script's.
+            SerfEvent::Query { name, .. } if crate::dc_forward::is_internal(name) => return None,
             SerfEvent::Query {
                 ltime,
                 id,
@@ -282,5 +284,43 @@ async fn run_one(agent: &Agent, script: &str, local: &Member, event: &HandlerEve
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(name: &str) -> SerfEvent {
+        SerfEvent::Query {
+            ltime: 9,
+            id: 4,
+            name: name.into(),
+            payload: Bytes::from_static(b"p"),
+            source: "cli1".into(),
+            deadline: rumor_swim::Instant::from_duration(std::time::Duration::from_secs(2)),
+        }
+    }
+
+    #[test]
+    fn rumors_own_queries_reach_no_script() {
+        assert_eq!(
+            HandlerEvent::from_serf(&query(crate::dc_forward::RELAY_QUERY_NAME)),
+            None
+        );
+        assert_eq!(
+            HandlerEvent::from_serf(&query(crate::dc_forward::QUERY_NAME)),
+            None
+        );
+        assert_eq!(
+            HandlerEvent::from_serf(&query("deploy")),
+            Some(HandlerEvent::Query(QueryEvent {
+                name: "deploy".into(),
+                payload: Bytes::from_static(b"p"),
+                ltime: 9,
+                id: 4,
+            }))
+        );
+        assert!(HandlerEvent::from_serf(&query("_rumor")).is_some());
     }
 }

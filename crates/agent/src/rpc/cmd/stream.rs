@@ -123,6 +123,14 @@ fn register(rec: &mut StreamRecord, pending: &SharedPending, now: rumor_swim::In
     }
 }
 
+/// The record a stream sends for `ev`, if any: none for rumor's own queries (`_rumor_...`).
+fn record_for(ev: &rumor_serf::Event) -> Option<StreamRecord> {
+    match ev {
+        rumor_serf::Event::Query { name, .. } if crate::dc_forward::is_internal(name) => None,
+        _ => stream_record(ev),
+    }
+}
+
 /// Reply, then send every member or user event the filter accepts.
 pub(super) async fn apply(conn: &mut Connection, seq: u64, body: Body<'_>) -> Next {
     let Some(req) = body.read::<StreamRequest>().await else {
@@ -145,7 +153,7 @@ pub(super) async fn apply(conn: &mut Connection, seq: u64, body: Body<'_>) -> Ne
         loop {
             match rx.recv().await {
                 Ok(ev) => {
-                    let Some(mut rec) = stream_record(&ev) else {
+                    let Some(mut rec) = record_for(&ev) else {
                         continue;
                     };
                     if !filter.accepts(rec.kind(), rec.user_name()) {
@@ -244,6 +252,28 @@ mod tests {
         assert!(EventFilter::parse("query")
             .expect("valid")
             .accepts("query", Some("x")));
+    }
+
+    fn query_event(name: &str) -> rumor_serf::Event {
+        rumor_serf::Event::Query {
+            ltime: 5,
+            id: 77,
+            name: name.into(),
+            payload: bytes::Bytes::from_static(b"x"),
+            source: "cli1".into(),
+            deadline: rumor_swim::Instant::from_duration(std::time::Duration::from_secs(3)),
+        }
+    }
+
+    #[test]
+    fn rumors_own_queries_are_not_streamed() {
+        assert!(record_for(&query_event(crate::dc_forward::RELAY_QUERY_NAME)).is_none());
+        assert!(record_for(&query_event("_rumor_dcs")).is_none());
+        let rec = record_for(&query_event("uptime")).expect("a user's query is streamed");
+        assert_eq!((rec.kind(), rec.user_name()), ("query", Some("uptime")));
+        // Only the exact prefix: Serf's and look-alike names go through.
+        assert!(record_for(&query_event("_rumor")).is_some());
+        assert!(record_for(&query_event("rumor_dc")).is_some());
     }
 
     fn query_record() -> StreamRecord {
