@@ -25,6 +25,7 @@
 //! [`INTERNAL_PREFIX`] is skipped by the handlers and RPC `stream` ([`is_internal`]): they
 //! never reach a script or a client.
 
+mod listen;
 mod origin;
 mod relay;
 pub mod request;

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rumor_serf::{Event, LamportTime, QueryParams};
-use tokio::sync::broadcast;
+use rumor_serf::{LamportTime, QueryParams};
 
+use super::listen::{on_queries, respond_status};
 use super::origin::{event_within, margin, query_via};
 use super::request::{DcAction, DcRequest, DcStatus};
 use super::RELAY_QUERY_NAME;
@@ -23,63 +23,18 @@ pub(super) fn start(agent: &Arc<Agent>) {
     if agent.wan.is_none() {
         return;
     }
-    let lan = agent.lan.clone();
-    let mut rx = lan.subscribe();
-    let mut stop = agent.shutdown_signal();
-    let agent = Arc::downgrade(agent);
-    tokio::spawn(async move {
-        loop {
-            let ev = tokio::select! {
-                _ = stop.changed() => return,
-                ev = rx.recv() => ev,
-            };
-            let ev = match ev {
-                Ok(ev) => ev,
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(lost = n, "relayed datacenter requests fell behind");
-                    continue;
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            };
-            let Event::Query {
-                ltime,
-                id,
-                name,
-                payload,
-                source,
-                deadline,
-            } = ev
-            else {
-                continue;
-            };
-            if name != RELAY_QUERY_NAME {
-                continue;
-            }
-            let Some(agent) = agent.upgrade() else {
-                return;
-            };
-            let left = lan.call(|_, now| deadline.saturating_duration_since(now));
-            tracing::debug!(%source, ltime, id, ?left, "datacenter request from a client");
-            tokio::spawn(async move { serve(agent, ltime, id, payload, left).await });
-        }
-    });
+    on_queries(
+        agent,
+        agent.lan.clone(),
+        RELAY_QUERY_NAME,
+        "a client",
+        |agent, q| serve(agent, q.ltime, q.id, q.payload, q.left),
+    );
 }
 
 /// Send our one status answer into the client's query.
 fn respond(agent: &Agent, ltime: LamportTime, id: u32, status: &DcStatus) {
-    let bytes = match status.encode() {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot encode a datacenter status");
-            return;
-        }
-    };
-    let r = agent
-        .lan
-        .call(|serf, now| serf.respond(now, ltime, id, Bytes::from(bytes)));
-    if let Err(e) = r {
-        tracing::warn!(error = %e, ltime, id, "cannot answer a client's datacenter request");
-    }
+    respond_status(&agent.lan, ltime, id, status);
 }
 
 /// Serve one request: decode, send it on, answer, and for a query forward its answers.

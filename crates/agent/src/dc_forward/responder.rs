@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rumor_net::PoolHandle;
-use rumor_serf::{Event, LamportTime, QueryParams, Serf};
-use tokio::sync::broadcast;
+use rumor_serf::{LamportTime, QueryParams, Serf};
 
+use super::listen::{on_queries, respond_status};
 use super::request::{DcAction, DcRequest, DcStatus};
 use super::QUERY_NAME;
 use crate::agent::Agent;
@@ -23,60 +23,19 @@ pub(super) fn start(agent: &Arc<Agent>) {
     let Some(wan) = agent.wan.clone() else {
         return;
     };
-    let mut rx = wan.subscribe();
-    let mut stop = agent.shutdown_signal();
-    let agent = Arc::downgrade(agent);
-    tokio::spawn(async move {
-        loop {
-            let ev = tokio::select! {
-                _ = stop.changed() => return,
-                ev = rx.recv() => ev,
-            };
-            let ev = match ev {
-                Ok(ev) => ev,
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(lost = n, "datacenter requests fell behind");
-                    continue;
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            };
-            let Event::Query {
-                ltime,
-                id,
-                name,
-                payload,
-                source,
-                deadline,
-            } = ev
-            else {
-                continue;
-            };
-            if name != QUERY_NAME {
-                continue;
-            }
-            let Some(agent) = agent.upgrade() else {
-                return;
-            };
-            let wan = wan.clone();
-            let left = wan.call(|_, now| deadline.saturating_duration_since(now));
-            tracing::debug!(%source, ltime, id, ?left, "request from another datacenter");
-            tokio::spawn(async move { serve(agent, wan, ltime, id, payload, left).await });
-        }
-    });
+    let pool = wan.clone();
+    on_queries(
+        agent,
+        pool,
+        QUERY_NAME,
+        "another datacenter",
+        move |agent, q| serve(agent, wan.clone(), q.ltime, q.id, q.payload, q.left),
+    );
 }
 
 /// Send our one status answer.
 fn respond(wan: &PoolHandle<Serf>, ltime: LamportTime, id: u32, status: &DcStatus) {
-    let bytes = match status.encode() {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot encode a datacenter status");
-            return;
-        }
-    };
-    if let Err(e) = wan.call(|serf, now| serf.respond(now, ltime, id, Bytes::from(bytes))) {
-        tracing::warn!(error = %e, ltime, id, "cannot answer a datacenter request");
-    }
+    respond_status(wan, ltime, id, status);
 }
 
 /// Serve one request: decode, check, do it, answer, and for a query forward its answers.
