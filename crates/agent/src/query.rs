@@ -154,6 +154,19 @@ pub fn start(
     Ok(QueryAnswers::new(rx, handle, left))
 }
 
+/// Where a stream of query answers comes from: a query in our pool ([`QueryAnswers`]) or one
+/// sent to another datacenter (`crate::dc_forward::DcAnswers`).
+pub trait AnswerSource: Send + 'static {
+    /// The next ack or response; `None` once the query is closed.
+    fn next_answer(&mut self) -> impl std::future::Future<Output = Option<QueryAnswer>> + Send;
+}
+
+impl AnswerSource for QueryAnswers {
+    fn next_answer(&mut self) -> impl std::future::Future<Output = Option<QueryAnswer>> + Send {
+        self.next()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

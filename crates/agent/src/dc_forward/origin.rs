@@ -323,6 +323,12 @@ pub struct DcAnswers {
     control: Option<String>,
 }
 
+impl crate::query::AnswerSource for DcAnswers {
+    fn next_answer(&mut self) -> impl std::future::Future<Output = Option<QueryAnswer>> + Send {
+        self.next()
+    }
+}
+
 impl DcAnswers {
     /// The next ack or response of a member of the target datacenter; `None` once closed.
     pub async fn next(&mut self) -> Option<QueryAnswer> {

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::query::QueryRecord;
+use super::query::stream_records;
 use super::{Body, Next};
-use crate::rpc::proto::{self, nil_default};
-use crate::rpc::server::{frame, Connection};
+use crate::rpc::proto::nil_default;
+use crate::rpc::server::Connection;
 
 /// `dc-query` body: `query`'s fields and the datacenter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -58,7 +58,7 @@ pub(super) async fn apply(conn: &mut Connection, seq: u64, body: Body<'_>) -> Ne
         timeout,
     };
     let r = crate::dc_forward::query(&conn.agent, &req.dc, &req.name, req.payload, params).await;
-    let mut answers = match r {
+    let answers = match r {
         Ok(a) => a,
         Err(e) => {
             conn.reply(seq, &format!("{e:#}")).await;
@@ -66,21 +66,7 @@ pub(super) async fn apply(conn: &mut Connection, seq: u64, body: Body<'_>) -> Ne
         }
     };
     conn.reply(seq, "").await;
-    let out = conn.out.clone();
-    tokio::spawn(async move {
-        while let Some(a) = answers.next().await {
-            let rec = QueryRecord::answer(&a);
-            let Some(buf) = frame(seq, "", |b| proto::encode(&rec, b)) else {
-                return;
-            };
-            if out.send(buf).await.is_err() {
-                return;
-            }
-        }
-        if let Some(buf) = frame(seq, "", |b| proto::encode(&QueryRecord::done(), b)) {
-            let _ = out.send(buf).await;
-        }
-    });
+    stream_records(conn, seq, answers);
     Next::Continue
 }
 
@@ -89,6 +75,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::rpc::cmd::test_util::enc;
+    use crate::rpc::proto;
 
     #[test]
     fn bodies_round_trip_and_read_go_nils() {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Body, Next};
-use crate::query::QueryAnswer;
+use crate::query::{AnswerSource, QueryAnswer};
 use crate::rpc::proto::{self, nil_default};
 use crate::rpc::server::{frame, Connection};
 
@@ -120,7 +120,7 @@ pub(super) async fn apply(conn: &mut Connection, seq: u64, body: Body<'_>) -> Ne
         relay_factor: req.relay_factor,
         timeout,
     };
-    let mut answers = match conn.agent.query(&req.name, req.payload, params) {
+    let answers = match conn.agent.query(&req.name, req.payload, params) {
         Ok(s) => s,
         Err(e) => {
             conn.reply(seq, &format!("{e:#}")).await;
@@ -128,10 +128,16 @@ pub(super) async fn apply(conn: &mut Connection, seq: u64, body: Body<'_>) -> Ne
         }
     };
     conn.reply(seq, "").await;
+    stream_records(conn, seq, answers);
+    Next::Continue
+}
+
+/// Stream `answers` to the client as `queryRecord`s under `seq`, then a `done` record. Like
+/// Serf, the stream is not a `stop`-able subscription: it ends when the query closes.
+pub(super) fn stream_records(conn: &Connection, seq: u64, mut answers: impl AnswerSource) {
     let out = conn.out.clone();
-    // Like Serf, the stream is not a `stop`-able subscription: it ends at the deadline.
     tokio::spawn(async move {
-        while let Some(a) = answers.next().await {
+        while let Some(a) = answers.next_answer().await {
             let rec = QueryRecord::answer(&a);
             let Some(buf) = frame(seq, "", |b| proto::encode(&rec, b)) else {
                 return;
@@ -144,7 +150,6 @@ pub(super) async fn apply(conn: &mut Connection, seq: u64, body: Body<'_>) -> Ne
             let _ = out.send(buf).await;
         }
     });
-    Next::Continue
 }
 
 #[cfg(test)]
