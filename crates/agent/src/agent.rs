@@ -226,28 +226,7 @@ impl Agent {
 
     /// Resolve `addrs` (names are looked up again on every call) and join through them.
     pub async fn join(&self, addrs: &[String], replay: bool) -> Result<usize> {
-        if addrs.is_empty() {
-            bail!("no address to join");
-        }
-        let default_port = self.lan.local_addr().port();
-        let mut resolved = Vec::new();
-        let mut errors = Vec::new();
-        for a in addrs {
-            match rumor_net::resolve(a, default_port).await {
-                Ok(list) => resolved.extend(list),
-                Err(e) => errors.push(format!("{e}")),
-            }
-        }
-        if resolved.is_empty() {
-            bail!("{}", errors.join("; "));
-        }
-        let timeout = self.lan.config().tcp_timeout + Duration::from_secs(5);
-        let n = rumor_net::join_with(&self.lan, timeout, |serf, now| {
-            serf.join(now, &resolved, !replay)
-        })
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
-        Ok(n)
+        crate::wan::join_pool(&self.lan, addrs, replay).await
     }
 
     /// Rejoin through one address the snapshot remembered (Serf's memberlist-level rejoin:
