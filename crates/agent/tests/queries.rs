@@ -168,6 +168,8 @@ fn cluster(net: u8) -> Cluster {
             &addr(1),
         ],
     ));
+    // A serf agent whose -join finds nobody listening yet exits: start s2 once r2 is up.
+    eventually("r2 answers RPC", FORM, || rumor_members(&rpcs[2]).is_some());
     procs.push(serf_agent(
         dir.path(),
         "s2",
