@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::query::stream_records;
+use super::query::{query_params, stream_records};
 use super::{Body, Next};
 use crate::rpc::proto::nil_default;
 use crate::rpc::server::Connection;
@@ -42,20 +42,18 @@ pub(super) async fn apply(conn: &mut Connection, seq: u64, body: Body<'_>) -> Ne
     let Some(req) = body.read::<DcQueryRequest>().await else {
         return Next::Close;
     };
-    let timeout = match u64::try_from(req.timeout) {
-        Ok(0) => None,
-        Ok(ns) => Some(std::time::Duration::from_nanos(ns)),
-        Err(_) => {
-            conn.reply(seq, "Query timeout cannot be negative").await;
+    let params = match query_params(
+        req.filter_nodes,
+        req.filter_tags,
+        req.request_ack,
+        req.relay_factor,
+        req.timeout,
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            conn.reply(seq, e).await;
             return Next::Continue;
         }
-    };
-    let params = rumor_serf::QueryParams {
-        filter_nodes: req.filter_nodes,
-        filter_tags: req.filter_tags.into_iter().collect(),
-        request_ack: req.request_ack,
-        relay_factor: req.relay_factor,
-        timeout,
     };
     let r = crate::dc_forward::query(&conn.agent, &req.dc, &req.name, req.payload, params).await;
     let answers = match r {

@@ -99,26 +99,47 @@ impl QueryRecord {
     }
 }
 
+/// The `QueryParams` of a `query` or `dc-query` body (a timeout of 0 ns asks for the
+/// default); Serf's error text for a negative timeout.
+pub(super) fn query_params(
+    filter_nodes: Vec<String>,
+    filter_tags: BTreeMap<String, String>,
+    request_ack: bool,
+    relay_factor: u8,
+    timeout_ns: i64,
+) -> Result<rumor_serf::QueryParams, &'static str> {
+    let timeout = match u64::try_from(timeout_ns) {
+        Ok(0) => None,
+        Ok(ns) => Some(std::time::Duration::from_nanos(ns)),
+        Err(_) => return Err("Query timeout cannot be negative"),
+    };
+    Ok(rumor_serf::QueryParams {
+        filter_nodes,
+        filter_tags: filter_tags.into_iter().collect(),
+        request_ack,
+        relay_factor,
+        timeout,
+    })
+}
+
 /// Start the query, reply (with the error if it could not start), then stream its answers
 /// and `done`.
 pub(super) async fn apply(conn: &mut Connection, seq: u64, body: Body<'_>) -> Next {
     let Some(req) = body.read::<QueryRequest>().await else {
         return Next::Close;
     };
-    let timeout = match u64::try_from(req.timeout) {
-        Ok(0) => None,
-        Ok(ns) => Some(std::time::Duration::from_nanos(ns)),
-        Err(_) => {
-            conn.reply(seq, "Query timeout cannot be negative").await;
+    let params = match query_params(
+        req.filter_nodes,
+        req.filter_tags,
+        req.request_ack,
+        req.relay_factor,
+        req.timeout,
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            conn.reply(seq, e).await;
             return Next::Continue;
         }
-    };
-    let params = rumor_serf::QueryParams {
-        filter_nodes: req.filter_nodes,
-        filter_tags: req.filter_tags.into_iter().collect(),
-        request_ack: req.request_ack,
-        relay_factor: req.relay_factor,
-        timeout,
     };
     let answers = match conn.agent.query(&req.name, req.payload, params) {
         Ok(s) => s,
