@@ -9,6 +9,8 @@
     unreachable_pub
 )]
 
+pub mod netns;
+
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -189,7 +191,7 @@ pub fn serf_agent(dir: &Path, name: &str, ip: &str, port: u16, rpc: u16, extra: 
 pub type MemberList = Vec<(String, String, serde_json::Value)>;
 
 /// Run a `members` command that prints `{"members": [{name, status, tags}, ...]}`.
-fn members_json(cmd: Command, limit: Duration) -> Option<MemberList> {
+pub fn members_json(cmd: Command, limit: Duration) -> Option<MemberList> {
     let out = run(cmd, limit);
     if !out.status.success() {
         return None;
