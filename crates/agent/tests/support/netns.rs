@@ -409,6 +409,27 @@ impl Testbed {
         self.launch(i);
     }
 
+    /// Starts host `i`'s agent again with the same name but these arguments instead (for
+    /// instance the same snapshot file without `--join`).
+    pub fn restart_with(&mut self, i: usize, extra: &[&str]) {
+        self.kill9(i);
+        self.restarts[i] += 1;
+        if let Some(l) = self.launches[i].as_mut() {
+            l.args = extra.iter().map(|s| s.to_string()).collect();
+        }
+        self.launch(i);
+    }
+
+    /// The number of lines of host `i`'s logs (all runs) that contain `what`.
+    pub fn log_count(&self, i: usize, what: &str) -> usize {
+        self.log(i).lines().filter(|l| l.contains(what)).count()
+    }
+
+    /// Whether host `i`'s agent is paused now.
+    pub fn is_paused(&self, i: usize) -> bool {
+        self.paused[i]
+    }
+
     /// Loads an nft ruleset into host `i`'s namespace (a table `inet rumor_fault` replaced
     /// whole each time). `input` and `output` are rule lines for the two chains.
     pub fn nft(&self, i: usize, input: &[String], output: &[String]) {
