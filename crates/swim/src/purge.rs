@@ -16,6 +16,11 @@ impl Node {
     /// Removes every member but ourselves for which `purge` returns true: member table, probe
     /// order, suspicion timers, queued broadcasts about them. Returns the removed names in
     /// name order. Reports no events (the caller owns that).
+    ///
+    /// Each removed member that was not gone is first sent our own alive, best effort: once
+    /// we have forgotten them we no longer gossip to them, so this is how they hear our
+    /// current record (new tags after a move to another datacenter) and drop us in turn,
+    /// instead of keeping the old one, which the rest of their pool would pass around.
     pub fn purge(&mut self, now: Instant, mut purge: impl FnMut(&Member) -> bool) -> Vec<Name> {
         let chosen: BTreeSet<Name> = self
             .members
@@ -23,6 +28,19 @@ impl Node {
             .filter(|m| !self.is_self(&m.name) && purge(m))
             .map(|m| m.name.clone())
             .collect();
+        let me = self.members.get(&self.config.name).map(|m| m.meta.clone());
+        if let (Some(meta), false) = (me, chosen.is_empty()) {
+            let alive = Self::encode_msg(&rumor_wire::Message::Alive(self.self_alive(meta)));
+            let to: Vec<(std::net::SocketAddr, bool)> = self
+                .members
+                .iter()
+                .filter(|m| chosen.contains(&m.name) && !m.state.is_gone())
+                .map(|m| (m.addr(), m.vsn.supports_crc()))
+                .collect();
+            for (addr, crc) in to {
+                self.send_raw(addr, &alive, crc);
+            }
+        }
         self.remove_members(now, &chosen)
             .into_iter()
             .map(|m| m.name)
@@ -59,6 +77,7 @@ impl Node {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use bytes::Bytes;
     use rumor_wire::Message;
 
     use super::*;
@@ -132,6 +151,33 @@ mod tests {
         feed(&mut n, Instant::ZERO, Message::Dead(dead("a", 1, "b")));
         assert!(n.member("a").is_none() && n.member("c").is_none());
         assert!(n.broadcasts.is_empty());
+    }
+
+    #[test]
+    fn each_purged_member_not_gone_is_sent_our_alive() {
+        let mut n = node();
+        with_peers(&mut n, &["a", "b", "c"]);
+        feed(&mut n, Instant::ZERO, Message::Dead(dead("c", 1, "b")));
+        n.set_meta(Instant::ZERO, Bytes::from_static(b"new"))
+            .unwrap();
+        sent(&mut n);
+        let addr = |name: &str| n.member(name).unwrap().addr();
+        let (a, b) = (addr("a"), addr("b"));
+        n.purge(Instant::ZERO, |m| matches!(&*m.name, "a" | "c"));
+        let out = sent(&mut n);
+        assert_eq!(out.len(), 1, "a only: b is kept, c is dead: {out:?}");
+        assert_eq!(out[0].0, a);
+        assert_ne!(a, b);
+        match &out[0].1 {
+            Message::Alive(al) => {
+                assert_eq!(&*al.node, "me");
+                assert_eq!(al.incarnation, n.incarnation);
+                assert_eq!(al.meta.as_deref(), Some(&b"new"[..]));
+            }
+            m => panic!("not an alive: {m:?}"),
+        }
+        assert!(n.purge(Instant::ZERO, |_| false).is_empty());
+        assert!(sent(&mut n).is_empty(), "nothing purged, nothing sent");
     }
 
     #[test]

@@ -5,6 +5,13 @@
 //! [`RefusalLog`] remembers, per member name, when it last warned; it warns again only once
 //! [`WARN_EVERY`] of `now` has passed. The map is bounded by [`MAX_NAMES`]: when full, names
 //! whose warning has expired are forgotten first, then the oldest.
+//!
+//! It also remembers, for [`STALE_FOR`], the members removed because they restarted into
+//! another pool, with the incarnation they were refused at: the rest of the pool may still
+//! hold them as they were before (same name, older incarnation, tags the guard accepts) and
+//! gossip that back. Such a stale alive is not news; without this memory it would re-add
+//! the member, and members holding the old and the new record would pass it back and forth
+//! for as long as any of them still had the old one.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,10 +26,15 @@ pub(crate) const WARN_EVERY: Duration = Duration::from_secs(60);
 /// At most this many names are remembered.
 pub(crate) const MAX_NAMES: usize = 1024;
 
+/// A member removed because it restarted into another pool is not re-added from records
+/// no newer than the one refused, for this long.
+pub(crate) const STALE_FOR: Duration = Duration::from_secs(60);
+
 /// See the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct RefusalLog {
     last: BTreeMap<Name, Instant>,
+    removed: BTreeMap<Name, (u32, Instant)>,
 }
 
 impl RefusalLog {
@@ -49,6 +61,33 @@ impl RefusalLog {
         }
         self.last.insert(name.clone(), now);
         true
+    }
+
+    /// Remember that `name` was removed because the guard refused it at `incarnation`.
+    pub(crate) fn removed(&mut self, now: Instant, name: &Name, incarnation: u32) {
+        if !self.removed.contains_key(name) && self.removed.len() >= MAX_NAMES {
+            self.removed
+                .retain(|_, (_, at)| now.saturating_duration_since(*at) < STALE_FOR);
+            if self.removed.len() >= MAX_NAMES {
+                let oldest = self
+                    .removed
+                    .iter()
+                    .min_by_key(|(n, (_, at))| (*at, (*n).clone()))
+                    .map(|(n, _)| n.clone());
+                if let Some(n) = oldest {
+                    self.removed.remove(&n);
+                }
+            }
+        }
+        self.removed.insert(name.clone(), (incarnation, now));
+    }
+
+    /// Whether an alive of `name` at `incarnation` is an old record of a member removed
+    /// for a refusal less than [`STALE_FOR`] ago (so: to be ignored).
+    pub(crate) fn is_stale(&self, now: Instant, name: &Name, incarnation: u32) -> bool {
+        self.removed.get(name).is_some_and(|(inc, at)| {
+            incarnation <= *inc && now.saturating_duration_since(*at) < STALE_FOR
+        })
     }
 
     /// Number of names remembered.
@@ -79,6 +118,24 @@ mod tests {
         assert!(log.should_warn(t(61), &b));
         assert!(!log.should_warn(t(119), &a));
         assert!(log.should_warn(t(120), &a));
+    }
+
+    #[test]
+    fn a_removed_member_is_stale_up_to_its_incarnation_for_a_minute() {
+        let mut log = RefusalLog::default();
+        let x = Name::from("x");
+        assert!(!log.is_stale(t(0), &x, 0));
+        log.removed(t(10), &x, 5);
+        assert!(log.is_stale(t(10), &x, 4));
+        assert!(log.is_stale(t(10), &x, 5));
+        assert!(!log.is_stale(t(10), &x, 6), "newer is news");
+        assert!(!log.is_stale(t(10), &Name::from("y"), 0));
+        assert!(log.is_stale(t(69), &x, 5));
+        assert!(!log.is_stale(t(70), &x, 5), "exactly 60 s later");
+        for i in 0..MAX_NAMES + 10 {
+            log.removed(t(80), &Name::from(format!("n{i}")), 1);
+        }
+        assert!(log.removed.len() <= MAX_NAMES);
     }
 
     #[test]

@@ -94,6 +94,11 @@ impl Node {
 
         let mut addr_update = false;
         match self.members.get(&a.node) {
+            None if self.refusals.is_stale(now, &a.node, a.incarnation) => {
+                tracing::debug!(node = %a.node, incarnation = a.incarnation,
+                    "old record of a member removed for a refusal ignored");
+                return false;
+            }
             None => {
                 let name = self.intern_name(a.node.clone());
                 let m = Member {
@@ -193,6 +198,7 @@ impl Node {
             .get(&peer.name)
             .is_some_and(|m| m.addr() == peer.addr && peer.incarnation > m.incarnation);
         if restarted && !self.is_self(&peer.name) {
+            self.refusals.removed(now, &peer.name, peer.incarnation);
             let names = std::collections::BTreeSet::from([peer.name.clone()]);
             for m in self.remove_members(now, &names) {
                 self.events.push_back(Event::Removed(m));
@@ -959,6 +965,54 @@ mod tests {
         assert_eq!(n.timers.keyed_len(), 0, "its suspicion timer is gone");
         assert!(n.member("f2").is_some());
         assert_eq!(n.stats().alive_vetoed, 3);
+    }
+
+    /// Test hooks: refuse members whose meta is `dc2`.
+    struct Dc2Refused;
+
+    impl Hooks for Dc2Refused {
+        fn check_alive(&mut self, peer: &Peer) -> crate::hooks::Verdict {
+            if &peer.meta[..] == b"dc2" {
+                Err(crate::error::Refusal::new(peer.name.clone(), IsForeign))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    #[test]
+    fn old_records_of_a_member_removed_for_a_refusal_do_not_bring_it_back() {
+        let mut n = node();
+        let with_meta = |inc: u32, meta: &'static [u8]| Alive {
+            meta: Some(Bytes::from_static(meta)),
+            ..alive("x", inc, 3)
+        };
+        let give = |n: &mut Node, at: Instant, a: Alive| {
+            let mut b = Vec::new();
+            Message::Alive(a).encode(&mut b);
+            n.handle_packet(at, peer_addr(2), &b, &mut Dc2Refused);
+        };
+        give(&mut n, t(0), with_meta(4, b"dc1"));
+        assert_eq!(seen(&n, "x"), Some((State::Alive, 4)));
+        events(&mut n);
+        // x moved to dc2 (incarnation 5): removed.
+        give(&mut n, t(10000), with_meta(5, b"dc2"));
+        assert!(n.member("x").is_none());
+        assert_eq!(events(&mut n).len(), 1);
+        // Another member still gossips the record from before the move: ignored, for 60 s.
+        give(&mut n, t(11000), with_meta(4, b"dc1"));
+        give(&mut n, t(69000), with_meta(5, b"dc1"));
+        assert!(n.member("x").is_none(), "an old record is not news");
+        assert!(events(&mut n).is_empty());
+        // A newer record (it moved back) is news at once.
+        let mut back = node();
+        give(&mut back, t(0), with_meta(4, b"dc1"));
+        give(&mut back, t(10000), with_meta(5, b"dc2"));
+        give(&mut back, t(12000), with_meta(6, b"dc1"));
+        assert_eq!(seen(&back, "x"), Some((State::Alive, 6)));
+        // And after 60 s the memory is gone.
+        give(&mut n, t(70000), with_meta(4, b"dc1"));
+        assert_eq!(seen(&n, "x"), Some((State::Alive, 4)));
     }
 
     mod merge_props {
