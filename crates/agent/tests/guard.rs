@@ -607,10 +607,14 @@ fn h_sighup_with_a_new_dc_moves_the_agent_and_a_server_refuses_it() {
         .log_text()
         .contains("reload applied: dc: dc1 -> dc2; 3 member(s) purged"));
     assert_eq!(own_tags(&x)["dc"], "dc2");
+    // x told each of them its new record as it left them: they drop it at once, and old
+    // records of it that they pass each other do not bring it back.
     let rest = all_alive(&["r1", "r2", "y"]);
     for n in [&r1, &r2, &y] {
-        wait_view(n, &rest, Duration::from_secs(90));
+        wait_view(n, &rest, Duration::from_secs(10));
     }
+    let joins = |i: usize| p[i].log_text().matches("member-join: x").count();
+    let before: Vec<usize> = (0..2).chain(3..4).map(joins).collect();
     // Tag updates through RPC know the new datacenter: dc=dc2 is ours now, dc=dc1 is not.
     let out = serf_cli(&["tags", &format!("-rpc-addr={}", x.rpc()), "-set", "dc=dc2"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -618,4 +622,10 @@ fn h_sighup_with_a_new_dc_moves_the_agent_and_a_server_refuses_it() {
     assert!(!out.status.success());
     assert_eq!(own_tags(&x)["dc"], "dc2");
     assert_eq!(view(&x), Some(all_alive(&["x"])));
+    std::thread::sleep(Duration::from_secs(5));
+    for n in [&r1, &r2, &y] {
+        assert_eq!(view(n).as_ref(), Some(&rest), "{}'s list", n.name);
+    }
+    let after: Vec<usize> = (0..2).chain(3..4).map(joins).collect();
+    assert_eq!(before, after, "x joined r1, r2 or y again");
 }
