@@ -29,8 +29,14 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 log "cargo test"
 mkdir -p target
-# pipefail makes a failing cargo test fail this script.
-cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt
+# pipefail makes a failing cargo test fail this script. The fault tests on network namespaces
+# (crates/agent/tests/faults, every test named netns_*) mostly wait: they run next, all at once.
+status=0
+cargo test --workspace --no-fail-fast -- --skip netns_ 2>&1 | tee target/test-output.txt || status=1
+
+log "fault tests on network namespaces (all at once)"
+cargo test -p rumor --test faults --no-fail-fast -- --test-threads 16 2>&1 | tee -a target/test-output.txt || status=1
+[ "$status" = 0 ] || { log "tests failed"; exit 1; }
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-15}
 if [ "$FUZZ_SECONDS" != 0 ] && [ -x fuzz/run.sh ]; then

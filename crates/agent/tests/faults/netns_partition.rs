@@ -8,20 +8,12 @@
 //! testbed, for comparison.
 //!
 //! Needs root, `ip` and `nft`; otherwise each test prints why and passes without running.
-#![allow(
-    clippy::unwrap_used,
-    clippy::print_stderr,
-    clippy::needless_range_loop,
-    missing_docs
-)]
-
-mod support;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use support::netns::Testbed;
-use support::*;
+use crate::support::netns::Testbed;
+use crate::support::*;
 
 /// What runs on a host.
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -350,7 +342,7 @@ fn a_mixed_cluster_with_serf_agents_survives_the_partition_and_heals() {
     );
 }
 
-/// Serf alone, for comparison (`cargo test --test faults_partition -- --ignored`).
+/// Serf alone, for comparison (`cargo test -p rumor --test faults serf_only -- --ignored`).
 #[test]
 #[ignore]
 fn serf_only_the_same_partitions() {
