@@ -8,6 +8,9 @@
 //! Timeline: 20 Serf nodes (0..10 tagged dc1, 10..20 dc2) join one pool from time zero; by
 //! 30 s all see all. At 40 s the guard arrives: on every node at once, or on every third
 //! node first and on the rest at 70 s.
+//!
+//! And one node of a guarded pool that moves to another datacenter is dropped by its old pool
+//! at once and never taken back (`a_node_moved_…`).
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
@@ -242,4 +245,107 @@ fn merged_datacenters_separate_when_the_guard_arrives_in_two_batches() {
     let (x, y) = (run(5, first), run(5, first));
     assert_eq!(x.hash, y.hash, "same seed, same event log");
     assert_ne!(x.hash, run(6, first).hash, "another seed, another run");
+}
+
+/// One node of a guarded pool moves to another datacenter (as a SIGHUP with a new `dc` does:
+/// new tag, new guard, purge). Its old pool must drop it and never take it back, although
+/// every other member still holds its old record when it moves and push-pull passes records
+/// around. (Before `Node::purge` told the purged members our new record, and before records
+/// of a member removed for a refusal were ignored for a while, members passed the old
+/// record back and forth and the moved node kept rejoining its old pool.)
+fn move_one(seed: u64) -> (Duration, String) {
+    const M: usize = 8;
+    let mut cfg = SimConfig::new(M, seed);
+    cfg.tags = Some(|_| vec![("dc".to_string(), "dc1".to_string())]);
+    let mut sim = Sim::new_serf(cfg).unwrap();
+    for i in 0..M {
+        sim.call(i, |s, _| s.set_guard(Some(guard("dc1")))).unwrap();
+    }
+    sim.join_staggered(Instant::ZERO, scenario::join_spacing(M));
+    sim.run_until(secs(30));
+    let alive = |sim: &Sim<Serf>, i: usize| -> Vec<String> {
+        let mut v: Vec<String> = sim
+            .core(i)
+            .members()
+            .into_iter()
+            .filter(|m| m.status == MemberStatus::Alive)
+            .map(|m| m.name.to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let all: Vec<String> = {
+        let mut v: Vec<String> = (0..M).map(|j| sim.name(j).to_string()).collect();
+        v.sort();
+        v
+    };
+    for i in 0..M {
+        assert_eq!(alive(&sim, i), all, "seed {seed}: node {i} before the move");
+    }
+    let mover = M - 1;
+    let purged = sim
+        .call(mover, |s, now| {
+            let mut tags = s.local_member().tags;
+            tags.insert("dc".to_string(), "dc2".to_string());
+            s.set_tags(now, tags).unwrap();
+            s.set_guard(Some(guard("dc2")));
+            s.purge_refused(now)
+        })
+        .unwrap();
+    assert_eq!(
+        purged.len(),
+        M - 1,
+        "seed {seed}: the mover purged {purged:?}"
+    );
+    let start = sim.now();
+    let name = sim.name(mover).to_string();
+    let rest: Vec<String> = all.iter().filter(|n| **n != name).cloned().collect();
+    let dropped = |sim: &Sim<Serf>| {
+        (0..mover).all(|i| {
+            sim.core(i).members().iter().all(|m| *m.name != *name)
+                && sim.core(i).swim().members().all(|m| *m.name != *name)
+        })
+    };
+    let mut dropped_after = None;
+    for _ in 0..100 {
+        if dropped(&sim) {
+            dropped_after = Some(sim.now().saturating_duration_since(start));
+            break;
+        }
+        sim.run_for(Duration::from_millis(100));
+    }
+    let dropped_after =
+        dropped_after.unwrap_or_else(|| panic!("seed {seed}: not dropped within 10 s"));
+    // Three minutes of push-pulls (every 30 s) and gossip: it stays out, the rest stay whole.
+    for _ in 0..180 {
+        sim.run_for(Duration::from_secs(1));
+        assert!(
+            dropped(&sim),
+            "seed {seed}: the moved node is back in its old pool at {:?}",
+            sim.now()
+        );
+        for i in 0..mover {
+            assert_eq!(
+                alive(&sim, i),
+                rest,
+                "seed {seed}: node {i} at {:?}",
+                sim.now()
+            );
+        }
+    }
+    assert_eq!(alive(&sim, mover), vec![name.clone()]);
+    (dropped_after, sim.report().event_log_hash)
+}
+
+#[test]
+fn a_node_moved_to_another_datacenter_leaves_its_old_pool_for_good() {
+    for seed in [1, 2, 3, 4] {
+        let (after, _) = move_one(seed);
+        // Told directly: dropped within a network round trip, well before any push-pull.
+        assert!(
+            after <= Duration::from_millis(200),
+            "seed {seed}: after {after:?}"
+        );
+    }
+    assert_eq!(move_one(5).1, move_one(5).1, "same seed, same event log");
 }
