@@ -16,4 +16,5 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod netns_dc;
 mod netns_partition;
