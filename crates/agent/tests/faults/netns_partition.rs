@@ -202,11 +202,26 @@ impl Cluster {
         hosts.map(|i| self.names[i].clone()).collect()
     }
 
-    /// Every agent that ran the whole test logged no failure of a member of its own side.
+    /// How many member failures host `i`'s agent reported.
     fn failed_count(&self, i: usize) -> usize {
         match self.kinds[i] {
             Kind::Rumor => self.tb.log_count(i, "member-failed: "),
             Kind::Serf => self.tb.log_count(i, "EventMemberFailed: "),
+        }
+    }
+
+    /// Every agent reported exactly the failures of the other side of a split at `split`:
+    /// each of its members once, nobody of its own side.
+    fn failures_across(&self, split: usize) {
+        let n = self.names.len();
+        for i in self.hosts() {
+            let other = if i < split { n - split } else { split };
+            assert_eq!(
+                self.failed_count(i),
+                other,
+                "{}'s member-failed events",
+                self.names[i]
+            );
         }
     }
 }
@@ -223,15 +238,7 @@ fn partition_run(label: &str, kinds: &[Kind], split: usize, hold: Duration, traf
     let start = Instant::now();
     let detected = c.split(split, Duration::from_secs(40));
     // Each failure was reported once, for the other side's members only.
-    for i in c.hosts() {
-        let other = if i < split { n - split } else { split };
-        assert_eq!(
-            c.failed_count(i),
-            other,
-            "{}'s member-failed events",
-            c.names[i]
-        );
-    }
+    c.failures_across(split);
     let (a, b) = (0..split, split..n);
     if traffic {
         let (ea, eb) = (format!("{label}-ev-a"), format!("{label}-ev-b"));
@@ -310,15 +317,7 @@ fn partition_run(label: &str, kinds: &[Kind], split: usize, hold: Duration, traf
         c.query_until(0, &format!("{label}-q-all"), &c.side(0..n));
     }
     // Nobody was marked failed but across the cut, and then only once.
-    for i in c.hosts() {
-        let other = if i < split { n - split } else { split };
-        assert_eq!(
-            c.failed_count(i),
-            other,
-            "{}'s member-failed events",
-            c.names[i]
-        );
-    }
+    c.failures_across(split);
 }
 
 #[test]
