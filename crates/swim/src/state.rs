@@ -319,6 +319,11 @@ impl Node {
         }
         self.incarnation = inc;
         self.stats.refutes += 1;
+        tracing::debug!(
+            accused,
+            incarnation = inc,
+            "refuting an accusation about us"
+        );
         self.awareness.apply(1);
         let meta = self.local().map(|m| m.meta.clone()).unwrap_or_default();
         let name = self.config.name.clone();

@@ -485,13 +485,14 @@ impl Testbed {
     }
 
     /// Host `i` drops `percent`% of the packets it receives from the other hosts (UDP and TCP
-    /// alike, chosen independently with `numgen random`).
+    /// alike, chosen independently with `numgen random`). Only what arrives on `eth0` is
+    /// dropped: the host's own traffic (the CLI talking to its agent over `lo`) passes.
     pub fn loss_in(&self, i: usize, percent: u32) {
         assert!(percent <= 100);
         self.nft(
             i,
             &[format!(
-                "ip saddr 10.77.0.0/24 numgen random mod 100 < {percent} counter drop"
+                "iifname \"eth0\" ip saddr 10.77.0.0/24 numgen random mod 100 < {percent} counter drop"
             )],
             &[],
         );
