@@ -17,4 +17,5 @@
 mod support;
 
 mod netns_dc;
+mod netns_hosts;
 mod netns_partition;

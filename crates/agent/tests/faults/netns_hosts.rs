@@ -22,19 +22,11 @@
 //! pause of 60 with a false failure, rumor 2 of 91; the simulator 14 of 600 (and 2 in 100
 //! runs of 3 minutes at 10% loss), always one observer. A broken refutation, suspicion or
 //! Lifeguard fails many observers at once.
-#![allow(
-    clippy::unwrap_used,
-    clippy::print_stderr,
-    clippy::needless_range_loop,
-    missing_docs
-)]
-
-mod support;
 
 use std::time::{Duration, Instant};
 
-use support::netns::Testbed;
-use support::*;
+use crate::support::netns::Testbed;
+use crate::support::*;
 
 /// LAN defaults (`rumor_swim::Config::lan`), which the bounds below follow from.
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
