@@ -43,6 +43,6 @@ mod sim;
 
 pub use crate::core::{Observed, SharedIntern, SimCore, Spec};
 pub use action::Action;
-pub use config::{LatencyModel, Profile, SimConfig, TagsFn};
+pub use config::{ConfigTweak, LatencyModel, Profile, SimConfig, TagsFn};
 pub use report::Report;
 pub use sim::{Sim, Status};

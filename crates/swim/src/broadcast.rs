@@ -18,6 +18,8 @@ struct Entry {
     msg: Bytes,
     transmits: u32,
     key: Option<Name>,
+    /// Sent this many times `max_transmits` (a refutation: 2 by default; others 1).
+    factor: u32,
 }
 
 /// Order key: fewest transmits first, then longest, then newest.
@@ -43,6 +45,12 @@ impl BroadcastQueue {
     /// Queue `msg`; if `key` names a member, any queued message about it is dropped.
     /// Returns the id, reported by [`BroadcastQueue::take_finished`] once done.
     pub fn push(&mut self, key: Option<Name>, msg: Bytes) -> BroadcastId {
+        self.push_times(key, msg, 1)
+    }
+
+    /// As [`BroadcastQueue::push`], but the message is sent `factor` times the usual count
+    /// (at least once the usual count).
+    pub fn push_times(&mut self, key: Option<Name>, msg: Bytes, factor: u32) -> BroadcastId {
         if let Some(k) = &key {
             if let Some(old) = self.by_key.remove(k) {
                 self.remove(old);
@@ -60,6 +68,7 @@ impl BroadcastQueue {
                 msg,
                 transmits: 0,
                 key,
+                factor: factor.max(1),
             },
         );
         id
@@ -152,7 +161,7 @@ impl BroadcastQueue {
                 continue;
             };
             e.transmits += 1;
-            if e.transmits >= max_transmits {
+            if e.transmits >= max_transmits.saturating_mul(e.factor) {
                 let key = e.key.clone();
                 self.entries.remove(&id);
                 if let Some(k) = key {

@@ -28,6 +28,14 @@ impl Node {
         self.broadcasts.push(Some(about.clone()), bytes)
     }
 
+    /// Queue a refutation for gossip: sent `refute_retransmit_factor` times as often.
+    fn broadcast_refutation(&mut self, about: &Name, msg: &Message) -> u64 {
+        let bytes = Self::encode_msg(msg);
+        let factor = self.config.refute_retransmit_factor;
+        self.broadcasts
+            .push_times(Some(about.clone()), bytes, factor)
+    }
+
     /// Ends a suspicion of `name`, if any, and cancels its timer.
     fn clear_suspicion(&mut self, name: &Name) {
         if self.suspicions.remove(name).is_some() {
@@ -148,6 +156,7 @@ impl Node {
             return false;
         }
         let same = a.incarnation == stored && meta == m.meta && sent_vsn == Some(m.vsn);
+        let refutes = m.state == State::Suspect;
         self.clear_suspicion(&a.node);
         if about_self && !bootstrap {
             if !same {
@@ -156,7 +165,11 @@ impl Node {
             return false;
         }
         let msg = Message::Alive(a.clone());
-        self.broadcast(&a.node, &msg);
+        if refutes {
+            self.broadcast_refutation(&a.node, &msg);
+        } else {
+            self.broadcast(&a.node, &msg);
+        }
         let meta = self.intern_meta(meta);
         let Some(m) = self.members.get_mut(&a.node) else {
             return false;
@@ -332,7 +345,7 @@ impl Node {
         }
         let alive = self.self_alive(meta);
         let key = Name::from(self.config.advertise.ip().to_string());
-        self.broadcast(&key, &Message::Alive(alive));
+        self.broadcast_refutation(&key, &Message::Alive(alive));
     }
 
     /// Merge a remote member table (§8.6): versions, then the merge guard, then each entry.
