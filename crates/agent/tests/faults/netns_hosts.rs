@@ -12,16 +12,14 @@
 //! Each test prints (`eprintln!`) the times it measured. Needs root, `ip` and `nft`; otherwise
 //! each test prints why and passes without running.
 //!
-//! "Nobody is marked failed" is checked per member: at most one observer may mark a live
-//! member failed, and it must be alive everywhere again within a push-pull period. This is
-//! not slack for rumor but memberlist's own odds: a refutation is sent 4 times by each
-//! member that hears it (`RetransmitMult * ceil(log10(n + 1))`), so now and then one observer
-//! misses it and its suspicion expires; the dead it then gossips is older than the
-//! refutation, nobody answers it, and it learns better at its next push-pull. Measured with
-//! 3 s pauses of one of 8 agents (the ignored `measure_short_pauses_*` tests): real serf 1
-//! pause of 60 with a false failure, rumor 2 of 91; the simulator 14 of 600 (and 2 in 100
-//! runs of 3 minutes at 10% loss), always one observer. A broken refutation, suspicion or
-//! Lifeguard fails many observers at once.
+//! "Nobody is marked failed" means no live member is marked failed by any observer. With
+//! memberlist's rule (a refutation sent `RetransmitMult * ceil(log10(n + 1))` times by each
+//! member that hears it, like any broadcast) now and then one observer misses every copy
+//! and declares the refuted member dead: measured with 3 s pauses of one of 8 agents (the
+//! ignored `measure_short_pauses_*` tests), real serf 1 pause of 60, rumor before the fix 2
+//! of 91, the simulator 29 of 600. rumor sends refutations twice as often
+//! (`refute_retransmit_factor`), which takes the simulator to 0 of 600
+//! (crates/sim/tests/pause.rs), so here none is allowed.
 
 use std::time::{Duration, Instant};
 
@@ -108,25 +106,17 @@ fn all_failures(tb: &Testbed, hosts: &[usize], names: &[String]) -> Vec<(String,
 }
 
 /// The false failures among `failures` (observer, member), leaving out `except` (a member
-/// that really was unreachable): fails if any live member was marked failed by more than
-/// one observer (see the top of the file); returns how many there were.
+/// that really was unreachable): fails if there is any; returns how many (0).
 fn false_failures(what: &str, failures: &[(String, String)], except: Option<&str>) -> usize {
     let wrong: Vec<&(String, String)> = failures
         .iter()
         .filter(|f| Some(f.1.as_str()) != except)
         .collect();
-    let mut by_member: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> =
-        Default::default();
-    for (observer, member) in &wrong {
-        by_member.entry(member).or_default().insert(observer);
-    }
-    for (member, observers) in &by_member {
-        assert!(
-            observers.len() <= 1,
-            "{what}: live member {member} marked failed by {observers:?} (all: {wrong:?})"
-        );
-    }
-    wrong.len()
+    assert!(
+        wrong.is_empty(),
+        "{what}: live members marked failed (observer, member): {wrong:?}"
+    );
+    0
 }
 
 /// A push-pull period (30 s for fewer than 33 members) and some slack: the bound for a
