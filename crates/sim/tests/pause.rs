@@ -2,7 +2,7 @@
 //! its socket buffer and its timers fire late, on waking, before it reads that buffer (see
 //! `Sim::resume`). Each test mirrors a run on real agents.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use std::time::Duration;
 
