@@ -28,7 +28,7 @@ impl Node {
             .filter(|m| !self.is_self(&m.name) && purge(m))
             .map(|m| m.name.clone())
             .collect();
-        let me = self.members.get(&self.config.name).map(|m| m.meta.clone());
+        let me = self.local().map(|m| m.meta.clone());
         if let (Some(meta), false) = (me, chosen.is_empty()) {
             let alive = Self::encode_msg(&rumor_wire::Message::Alive(self.self_alive(meta)));
             let to: Vec<(std::net::SocketAddr, bool)> = self

@@ -45,40 +45,14 @@ impl RefusalLog {
                 return false;
             }
         }
-        if !self.last.contains_key(name) && self.last.len() >= MAX_NAMES {
-            self.last
-                .retain(|_, at| now.saturating_duration_since(*at) < WARN_EVERY);
-            if self.last.len() >= MAX_NAMES {
-                let oldest = self
-                    .last
-                    .iter()
-                    .min_by_key(|(n, at)| (**at, (*n).clone()))
-                    .map(|(n, _)| n.clone());
-                if let Some(n) = oldest {
-                    self.last.remove(&n);
-                }
-            }
-        }
+        make_room(&mut self.last, name, now, WARN_EVERY, |at| *at);
         self.last.insert(name.clone(), now);
         true
     }
 
     /// Remember that `name` was removed because the guard refused it at `incarnation`.
     pub(crate) fn removed(&mut self, now: Instant, name: &Name, incarnation: u32) {
-        if !self.removed.contains_key(name) && self.removed.len() >= MAX_NAMES {
-            self.removed
-                .retain(|_, (_, at)| now.saturating_duration_since(*at) < STALE_FOR);
-            if self.removed.len() >= MAX_NAMES {
-                let oldest = self
-                    .removed
-                    .iter()
-                    .min_by_key(|(n, (_, at))| (*at, (*n).clone()))
-                    .map(|(n, _)| n.clone());
-                if let Some(n) = oldest {
-                    self.removed.remove(&n);
-                }
-            }
-        }
+        make_room(&mut self.removed, name, now, STALE_FOR, |(_, at)| *at);
         self.removed.insert(name.clone(), (incarnation, now));
     }
 
@@ -94,6 +68,30 @@ impl RefusalLog {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.last.len()
+    }
+}
+
+/// Before `name` is inserted into a full `map` (of [`MAX_NAMES`]): entries older than `ttl`
+/// go first, then, if still full, the oldest (`at` gives an entry's time).
+fn make_room<V>(
+    map: &mut BTreeMap<Name, V>,
+    name: &Name,
+    now: Instant,
+    ttl: Duration,
+    at: impl Fn(&V) -> Instant,
+) {
+    if map.contains_key(name) || map.len() < MAX_NAMES {
+        return;
+    }
+    map.retain(|_, v| now.saturating_duration_since(at(v)) < ttl);
+    if map.len() >= MAX_NAMES {
+        let oldest = map
+            .iter()
+            .min_by_key(|(n, v)| (at(v), (*n).clone()))
+            .map(|(n, _)| n.clone());
+        if let Some(n) = oldest {
+            map.remove(&n);
+        }
     }
 }
 

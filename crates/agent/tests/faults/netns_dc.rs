@@ -311,18 +311,6 @@ fn a_datacenter_cut_off_is_failed_in_the_wan_pool_only_and_comes_back() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let heal = healed.elapsed();
-    std::fs::create_dir_all("/tmp/dclogs").unwrap();
-    for i in 0..6 {
-        std::fs::write(format!("/tmp/dclogs/{i}.log"), tb.log(i)).unwrap();
-    }
-    eprintln!(
-        "HEAL AT {:?}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs_f64()
-            - heal.as_secs_f64()
-    );
     assert_lans_whole(&tb, "when the WAN pool was whole again");
 
     // Over the whole run, no LAN pool failed a member or let a foreign one in (and the LAN
