@@ -82,6 +82,64 @@ pub struct Config {
     pub label: Option<Vec<u8>>,
     /// Largest stream message accepted (push-pull state), in bytes.
     pub max_stream_bytes: usize,
+    /// Which of Lifeguard's three extensions run. All on, as in memberlist since 2017;
+    /// experiments turn them off to run SWIM as its paper did, or one at a time.
+    pub lifeguard: Lifeguard,
+    /// How the minimum suspicion timeout grows with the pool.
+    pub suspicion_formula: SuspicionFormula,
+    /// Answer a message that declares us dead with a refutation (memberlist: yes). SWIM's
+    /// paper makes a confirm final: a member declared dead stays out of the group.
+    pub refute_dead: bool,
+}
+
+/// Lifeguard's extensions of SWIM (Dadgar, Phillips, Currey 2017), each of which can be
+/// switched off alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifeguard {
+    /// LHA-Probe: a member that misses acks and nacks raises its local health score and
+    /// probes more slowly with a longer timeout (up to `awareness_max_multiplier` times);
+    /// relays send nacks. Off: the score stays 0 and relays are asked for no nack.
+    pub local_health: bool,
+    /// LHA-Suspicion: a suspicion starts at `suspicion_max_timeout_mult` times the minimum
+    /// and shrinks with independent confirmations, which are re-gossiped. Off: every
+    /// suspicion lasts the minimum and a second accuser changes nothing.
+    pub dynamic_suspicion: bool,
+    /// Buddy system: a probe of a member we suspect carries the suspicion, so the member
+    /// hears it first and can refute at once. Off: a plain ping with the usual piggyback.
+    pub buddy: bool,
+}
+
+impl Lifeguard {
+    /// All three extensions, as memberlist and Serf run them.
+    pub const ALL: Lifeguard = Lifeguard {
+        local_health: true,
+        dynamic_suspicion: true,
+        buddy: true,
+    };
+    /// None of them: SWIM as published in 2002.
+    pub const NONE: Lifeguard = Lifeguard {
+        local_health: false,
+        dynamic_suspicion: false,
+        buddy: false,
+    };
+}
+
+impl Default for Lifeguard {
+    fn default() -> Self {
+        Lifeguard::ALL
+    }
+}
+
+/// The scale of the minimum suspicion timeout, `suspicion_mult * scale * probe_interval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SuspicionFormula {
+    /// memberlist: `scale = max(1, log10(n))`, to the millisecond.
+    #[default]
+    Memberlist,
+    /// SWIM's paper (§5): `scale = ceil(log10(n + 1))` whole protocol periods, the same
+    /// count as its piggyback limit. The paper does not name the base; memberlist's later
+    /// choice of log10 is taken.
+    SwimPaper,
 }
 
 impl Config {
@@ -115,6 +173,9 @@ impl Config {
             meta_max_size: rumor_wire::limits::META_MAX_SIZE,
             label: None,
             max_stream_bytes: rumor_wire::limits::MAX_PUSH_STATE_BYTES,
+            lifeguard: Lifeguard::ALL,
+            suspicion_formula: SuspicionFormula::Memberlist,
+            refute_dead: true,
         }
     }
 

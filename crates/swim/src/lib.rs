@@ -43,7 +43,7 @@ pub mod timer;
 pub mod version;
 
 pub use crate::core::{Core, EveryRead, JoinOutcome, StreamFraming, WithHooks};
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, Lifeguard, SuspicionFormula};
 pub use error::{JoinError, MergeError, ProtocolKind, Refusal, VersionMismatch};
 pub use event::{Event, JoinId, StreamId, StreamStep, Transmit};
 pub use hooks::{Hooks, Intern, Interner, MergeContext, NoHooks, Peer, Verdict};

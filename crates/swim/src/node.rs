@@ -163,7 +163,11 @@ impl Node {
             });
         }
         let mut node = Node {
-            awareness: Awareness::new(config.awareness_max_multiplier),
+            awareness: Awareness::new(if config.lifeguard.local_health {
+                config.awareness_max_multiplier
+            } else {
+                1
+            }),
             config,
             interner: None,
             rng: ChaCha8Rng::seed_from_u64(seed),

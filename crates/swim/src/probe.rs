@@ -66,7 +66,7 @@ impl Node {
         let seq = self.next_seq();
         let ping = self.ping(seq, &target.name);
         let to = target.addr();
-        if target.state == State::Alive {
+        if target.state == State::Alive || !self.config.lifeguard.buddy {
             self.send_with_piggyback(to, &Message::Ping(ping), false, hooks);
         } else {
             // The buddy piggyback: tell a suspect it is suspected, so it can refute at once.
@@ -130,7 +130,7 @@ impl Node {
             let Some(relay) = self.members.at(i) else {
                 continue;
             };
-            let nack = relay.vsn.supports_nack();
+            let nack = self.config.lifeguard.local_health && relay.vsn.supports_nack();
             let to = relay.addr();
             if nack {
                 expected += 1;
@@ -458,6 +458,39 @@ mod tests {
             matches!(&msgs[1].1, Message::Suspect(s) if &*s.node == "a" && s.incarnation == 1 && &*s.from == "me")
         );
         assert!(msgs.iter().all(|(to, _)| *to == peer_addr(2)));
+    }
+
+    #[test]
+    fn without_the_buddy_system_a_suspect_gets_a_plain_ping() {
+        let mut n = node_with(|c| c.lifeguard.buddy = false);
+        with_peers(&mut n, &["a"]);
+        feed(&mut n, t(0), Message::Suspect(suspect("a", 1, "b")));
+        n.broadcasts.reset();
+        sent(&mut n);
+        probe(&mut n, t(10));
+        let msgs = sent(&mut n);
+        assert_eq!(msgs.len(), 1, "{msgs:?}");
+        assert!(matches!(&msgs[0].1, Message::Ping(p) if &*p.node == "a"));
+    }
+
+    #[test]
+    fn without_local_health_the_score_stays_zero_and_no_nack_is_asked() {
+        let mut n = node_with(|c| c.lifeguard.local_health = false);
+        with_peers(&mut n, &["a", "b", "c", "d"]);
+        probe(&mut n, t(0));
+        n.probe_direct_timeout(&mut NoHooks);
+        let msgs = sent(&mut n);
+        let asked: Vec<bool> = msgs
+            .iter()
+            .filter_map(|(_, m)| match m {
+                Message::IndirectPing(r) => Some(r.nack),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(asked, [false, false, false]);
+        n.probe_end(t(1_000), &mut NoHooks);
+        assert_eq!(n.health_score(), 0);
+        assert_eq!(n.stats().probes_failed, 1);
     }
 
     #[test]

@@ -7,12 +7,13 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use rumor_wire::{Alive, Dead, Message, Name, PushPull, Suspect, WireState};
 
+use crate::config::SuspicionFormula;
 use crate::error::{MergeError, ProtocolKind, VersionMismatch};
 use crate::event::{Event, JoinId};
 use crate::hooks::{Hooks, MergeContext, Peer};
 use crate::member::{Member, State};
 use crate::node::{Keyed, Node};
-use crate::suspicion::{suspicion_timeout, Suspicion};
+use crate::suspicion::{suspicion_timeout, swim_suspicion_timeout, Suspicion};
 use crate::time::Instant;
 use crate::version::Versions;
 
@@ -254,11 +255,20 @@ impl Node {
         m.state_change = now;
         let mult = self.config.suspicion_mult;
         let mut k = mult.saturating_sub(2);
-        if (n as i64 - 2) < k as i64 {
+        if (n as i64 - 2) < k as i64 || !self.config.lifeguard.dynamic_suspicion {
             k = 0;
         }
-        let min = suspicion_timeout(mult, n, self.config.probe_interval);
-        let max = min * self.config.suspicion_max_timeout_mult;
+        let min = match self.config.suspicion_formula {
+            SuspicionFormula::Memberlist => suspicion_timeout(mult, n, self.config.probe_interval),
+            SuspicionFormula::SwimPaper => {
+                swim_suspicion_timeout(mult, n, self.config.probe_interval)
+            }
+        };
+        let max = if self.config.lifeguard.dynamic_suspicion {
+            min * self.config.suspicion_max_timeout_mult
+        } else {
+            min
+        };
         let susp = Suspicion::new(now, s.from.clone(), k, min, max, s.incarnation);
         self.timers
             .set_key(Keyed::Suspicion(s.node.clone()), susp.deadline());
@@ -299,7 +309,11 @@ impl Node {
         }
         if self.is_self(&d.node) {
             if !self.leaving {
-                self.refute(d.incarnation);
+                if self.config.refute_dead {
+                    self.refute(d.incarnation);
+                } else {
+                    tracing::debug!("declared dead; refutation of a confirm is off");
+                }
                 return;
             }
             let id = self.broadcast(&d.node, &Message::Dead(d.clone()));
@@ -634,6 +648,46 @@ mod tests {
             None,
             "the timer went with the suspicion"
         );
+    }
+
+    #[test]
+    fn without_dynamic_suspicion_a_suspicion_lasts_the_minimum_and_confirmations_are_ignored() {
+        let mut n = node_with(|c| c.lifeguard.dynamic_suspicion = false);
+        with_peers(&mut n, &["a", "b", "c", "d"]);
+        feed(&mut n, t(0), Message::Suspect(suspect("a", 1, "b")));
+        let key = Keyed::Suspicion("a".into());
+        assert_eq!(n.timers.get_key(&key), Some(t(4_000)), "min, not 24 s");
+        n.broadcasts.reset();
+        feed(&mut n, t(200), Message::Suspect(suspect("a", 1, "c")));
+        assert_eq!(n.timers.get_key(&key), Some(t(4_000)));
+        assert_eq!(n.broadcasts.len(), 0, "no confirmation is gossiped");
+    }
+
+    #[test]
+    fn the_swim_paper_formula_counts_whole_periods_of_ceil_log10_n_plus_one() {
+        // Five members, mult 3, 2 s periods: 3 * ceil(log10 6) = 3 periods = 6 s.
+        let mut n = node_with(|c| {
+            c.lifeguard = crate::config::Lifeguard::NONE;
+            c.suspicion_formula = SuspicionFormula::SwimPaper;
+            c.suspicion_mult = 3;
+            c.probe_interval = std::time::Duration::from_secs(2);
+        });
+        with_peers(&mut n, &["a", "b", "c", "d"]);
+        feed(&mut n, t(0), Message::Suspect(suspect("a", 1, "b")));
+        let key = Keyed::Suspicion("a".into());
+        assert_eq!(n.timers.get_key(&key), Some(t(6_000)));
+    }
+
+    #[test]
+    fn with_refute_dead_off_a_confirm_about_us_is_final() {
+        let mut n = node_with(|c| c.refute_dead = false);
+        with_peers(&mut n, &["a"]);
+        feed(&mut n, t(0), Message::Dead(dead("me", 1, "a")));
+        assert_eq!(n.incarnation(), 1, "no refutation");
+        assert_eq!(n.stats().refutes, 0);
+        // A suspicion is still refuted.
+        feed(&mut n, t(1), Message::Suspect(suspect("me", 1, "a")));
+        assert_eq!(n.incarnation(), 2);
     }
 
     #[test]

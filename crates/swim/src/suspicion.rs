@@ -18,6 +18,13 @@ pub fn suspicion_timeout(mult: u32, n: usize, interval: Duration) -> Duration {
     interval.saturating_mul(mult) * (scale_ms as u32) / 1000
 }
 
+/// SWIM's paper: `mult * ceil(log10(n + 1)) * interval` (its §5 sets the suspicion timeout
+/// to the piggyback limit, in protocol periods).
+pub fn swim_suspicion_timeout(mult: u32, n: usize, interval: Duration) -> Duration {
+    let scale = ((n as f64) + 1.0).log10().ceil() as u32;
+    interval.saturating_mul(mult.saturating_mul(scale))
+}
+
 /// `RetransmitMult * ceil(log10(n + 1))`.
 pub fn retransmit_limit(mult: u32, n: usize) -> u32 {
     let scale = ((n as f64) + 1.0).log10().ceil() as u32;
@@ -104,6 +111,13 @@ mod tests {
         assert_eq!(suspicion_timeout(4, 100, s), Duration::from_secs(8));
         assert_eq!(suspicion_timeout(4, 1000, s), Duration::from_secs(12));
         assert_eq!(suspicion_timeout(4, 32, s), Duration::from_millis(6020));
+        // SWIM's experiments: T' = 2 s, 3 ceil(log10(N+1)) periods: 12 s from 10 to 99.
+        let t = Duration::from_secs(2);
+        assert_eq!(swim_suspicion_timeout(3, 9, t), Duration::from_secs(6));
+        assert_eq!(swim_suspicion_timeout(3, 10, t), Duration::from_secs(12));
+        assert_eq!(swim_suspicion_timeout(3, 55, t), Duration::from_secs(12));
+        assert_eq!(swim_suspicion_timeout(3, 99, t), Duration::from_secs(12));
+        assert_eq!(swim_suspicion_timeout(3, 100, t), Duration::from_secs(18));
         assert_eq!(retransmit_limit(4, 1), 4);
         assert_eq!(retransmit_limit(4, 9), 4);
         assert_eq!(retransmit_limit(4, 10), 8);
